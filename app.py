@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""The CDK app: reads the context once, validates it into Settings, and builds the stacks.
+
+This is the only module that reads the CDK context or the process environment. A configuration
+mistake ends here with a short message on stderr and exit status 2, not a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import aws_cdk as cdk
+
+from settings import SettingsError, load_settings
+from stacks.app_stacks import add_stacks
+
+
+def main(app: cdk.App | None = None) -> int:
+    app = app or cdk.App()
+    try:
+        settings = load_settings(app.node.get_all_context())
+    except SettingsError as error:
+        print(f"Configuration error:\n{error}", file=sys.stderr)
+        return 2
+    # CDK's CLI sets these from the current credentials; without them the stacks are environment-agnostic,
+    # which is fine for everything but the `vpc_id` lookup.
+    env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
+    add_stacks(app, settings, env)
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Turns the CDK context into `Settings`: picks the environment, layers overrides, explains mistakes.
+
+Precedence, lowest first: the defaults in `settings.model`, the environment's block in `cdk.json`
+(`context.environments.<env>`), then `-c SETTING=VALUE` on the command line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from settings.errors import SettingsError
+from settings.model import Settings
+
+DEFAULT_ENV = "dev"
+# Context keys that are not settings: the environment selector and table, CDK feature flags ("@aws-cdk/..."),
+# CDK's own keys ("aws:cdk:...") and cached lookups ("vpc-provider:account=...").
+_ENV_KEY, _ENVIRONMENTS_KEY = "env", "environments"
+
+
+def load_settings(context: Mapping[str, Any]) -> Settings:
+    environments = context.get(_ENVIRONMENTS_KEY)
+    if not isinstance(environments, Mapping) or not environments:
+        raise SettingsError(["cdk.json: context.environments must name at least one environment and its settings"])
+
+    env = str(context.get(_ENV_KEY) or DEFAULT_ENV)
+    if env not in environments:
+        raise SettingsError([f"env={env}: unknown environment{_did_you_mean(env, environments)}; "
+                             f"cdk.json defines: {', '.join(environments)}"])
+
+    profile = environments[env] or {}
+    overrides = {key: value for key, value in context.items() if _is_setting_key(key)}
+    problems = _unknown_names(profile, f"cdk.json environments.{env}.") + _unknown_names(overrides, "-c ")
+    known = set(Settings.setting_names())
+    values = {key: value for key, value in {**profile, **overrides}.items() if key in known}
+    values[_ENV_KEY] = env
+    try:
+        settings = Settings(**values)
+    except ValidationError as error:
+        problems += _describe(error)
+    if problems:  # all of them at once, so one edit fixes the command line
+        raise SettingsError(problems)
+    return settings
+
+
+def _is_setting_key(key: str) -> bool:
+    return key not in (_ENV_KEY, _ENVIRONMENTS_KEY) and not key.startswith("@") and ":" not in key
+
+
+def _unknown_names(values: Mapping[str, Any], where: str) -> list[str]:
+    known = [name for name in Settings.setting_names() if name != _ENV_KEY]
+    return [
+        f"{where}{name}: unknown setting{_did_you_mean(name, known)}"
+        for name in values
+        if name not in known
+    ]
+
+
+def _did_you_mean(name: str, candidates) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _describe(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors(include_url=False):
+        message = item["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+        if not item["loc"]:  # a cross-setting check: its message already names the settings
+            problems.extend(message.splitlines())
+            continue
+        name = str(item["loc"][0])
+        problems.append(f"{name}={_show(item['input'])}: {message}")
+    return problems
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return value if value and not any(c.isspace() for c in value) else json.dumps(value)
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return json.dumps(value)

@@ -1,0 +1,202 @@
+"""Every setting of the app: its type, default, allowed values and what it is for.
+
+The defaults are the `dev` environment; `cdk.json` holds what `prod` changes. Each field's description
+is what the README's settings table says about it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from settings import aws_limits
+
+# A container image reference: [registry[:port]/]name[/name...][:tag][@sha256:digest]
+_IMAGE_REFERENCE = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+_HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?):(?P<port>[0-9]{1,5})$")
+_SUCCESS_CODES = re.compile(r"^[0-9]{3}(?:-[0-9]{3})?(?:,[0-9]{3}(?:-[0-9]{3})?)*$")
+_HEALTH_CHECK_PATH = re.compile(r"^/[\x21-\x7e]*$")
+_VPC_ID = re.compile(r"^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+
+
+def _image_reference(value: str) -> str:
+    if not _IMAGE_REFERENCE.match(value):
+        raise ValueError("must be an image reference such as 'stormcat24/echo:latest' or 'registry/name:tag'")
+    return value
+
+
+def _host_port(value: str) -> str:
+    match = _HOST_PORT.match(value)
+    if not match or not 1 <= int(match["port"]) <= 65535:
+        raise ValueError("must be host:port with a port from 1 to 65535, e.g. 'localhost:8080'")
+    return value
+
+
+def _health_check_path(value: str) -> str:
+    if len(value) > aws_limits.HEALTH_CHECK_PATH_MAX_LENGTH or not _HEALTH_CHECK_PATH.match(value):
+        raise ValueError("must start with '/' and hold no spaces, at most 1024 characters, e.g. '/healthz'")
+    return value
+
+
+def _success_codes(value: str) -> str:
+    low, high = aws_limits.HTTP_SUCCESS_CODE_RANGE
+    codes = [int(code) for part in value.split(",") for code in part.split("-")] if _SUCCESS_CODES.match(value) else []
+    if not codes or not all(low <= code <= high for code in codes):
+        raise ValueError(f"must be HTTP codes from {low} to {high}, as '200', '200,302' or '200-299'")
+    return value
+
+
+def _comma_separated(value: object) -> object:
+    # `-c ingress_cidrs=10.0.0.0/8,192.168.0.0/16` arrives as one string.
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _ipv4_cidrs(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("must list at least one IPv4 CIDR, e.g. '203.0.113.0/24'")
+    for cidr in value:
+        try:
+            network = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ValueError(f"'{cidr}' is not a CIDR block such as '203.0.113.0/24'") from None
+        if str(network) != cidr:
+            raise ValueError(f"'{cidr}' has host bits set; the block is '{network}'")
+        if network.version != 4:
+            raise ValueError(f"'{cidr}' is IPv6; the load balancer is IPv4-only")
+    return value
+
+
+def _empty_is_none(value: object) -> object:
+    # `-c vpc_id=` clears a value the environment set.
+    return None if value == "" else value
+
+
+def _vpc_id(value: str | None) -> str | None:
+    if value is not None and not _VPC_ID.match(value):
+        raise ValueError("must be a VPC id such as 'vpc-0123456789abcdef0'")
+    return value
+
+
+def _cluster_name(value: str | None) -> str | None:
+    if value is not None and not _CLUSTER_NAME.match(value):
+        raise ValueError("must be 1-255 letters, digits, '-' or '_'")
+    return value
+
+
+def _log_retention(value: int) -> int:
+    if value not in aws_limits.LOG_RETENTION_DAYS:
+        allowed = ", ".join(str(days) for days in aws_limits.LOG_RETENTION_DAYS)
+        raise ValueError(f"must be a CloudWatch Logs retention: {allowed}")
+    return value
+
+
+def _fargate_cpu(value: int) -> int:
+    if value not in aws_limits.FARGATE_MEMORY_BY_CPU:
+        allowed = ", ".join(str(cpu) for cpu in aws_limits.FARGATE_MEMORY_BY_CPU)
+        raise ValueError(f"must be a Fargate CPU size: {allowed}")
+    return value
+
+
+ImageReference = Annotated[str, AfterValidator(_image_reference)]
+OptionalName = Annotated[str | None, BeforeValidator(_empty_is_none)]
+
+
+class Settings(BaseModel):
+    """One environment's validated settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: str = Field("dev", description="Environment profile from `cdk.json` (`dev`, `prod`).")
+    cpu: Annotated[int, AfterValidator(_fargate_cpu)] = Field(
+        256, description="Task CPU units: 256, 512, 1024, 2048, 4096, 8192 or 16384."
+    )
+    memory: int = Field(512, description="Task memory (MiB); must be a Fargate size for `cpu` (256 → 512, 1024, 2048).")
+    desired_count: int = Field(1, ge=0, le=100, description="Tasks kept running (0-100).")
+    echo_image: ImageReference = Field("stormcat24/echo:latest", description="Image of the `echo` container.")
+    nginx_image: ImageReference = Field("stormcat24/nginx-proxy:latest", description="Image of the `nginx` container.")
+    backend_host: Annotated[str, AfterValidator(_host_port)] = Field(
+        "localhost:8080", description="`BACKEND_HOST` given to nginx: where it forwards (`host:port`)."
+    )
+    health_check_path: Annotated[str, AfterValidator(_health_check_path)] = Field(
+        "/", description="Path the load balancer's health check requests."
+    )
+    health_check_success_codes: Annotated[str, AfterValidator(_success_codes)] = Field(
+        "200", description="HTTP codes that count as healthy: `200`, `200,302`, `200-299` (200-499)."
+    )
+    health_check_interval: int = Field(10, ge=5, le=300, description="Seconds between health checks (5-300).")
+    health_check_timeout: int = Field(
+        5, ge=2, le=120, description="Seconds before a health check fails (2-120, less than the interval)."
+    )
+    healthy_threshold: int = Field(2, ge=2, le=10, description="Passing checks before a target is healthy (2-10).")
+    unhealthy_threshold: int = Field(2, ge=2, le=10, description="Failing checks before a target is unhealthy (2-10).")
+    deregistration_delay: int = Field(
+        10, ge=0, le=3600, description="Seconds a stopping target keeps draining connections (0-3600)."
+    )
+    health_check_grace_period: int = Field(
+        60, ge=0, le=3600, description="Seconds ECS ignores load balancer health checks after a task starts (0-3600)."
+    )
+    ingress_cidrs: Annotated[
+        tuple[str, ...], BeforeValidator(_comma_separated), AfterValidator(_ipv4_cidrs)
+    ] = Field(("0.0.0.0/0",), description="IPv4 CIDRs allowed to reach the load balancer on port 80 (comma-separated).")
+    log_retention_days: Annotated[int, AfterValidator(_log_retention)] = Field(
+        30, description="Days CloudWatch keeps container logs (a CloudWatch retention value: 1, 3, 5, 7, 14, 30, ...)."
+    )
+    retain_logs: bool = Field(False, description="Keep the log groups when the stack is deleted.")
+    max_azs: int = Field(2, ge=2, le=6, description="Availability zones of a new VPC (2-6; the load balancer needs 2).")
+    nat_gateways: int = Field(0, ge=0, le=6, description="NAT gateways of a new VPC (0 to `max_azs`).")
+    task_subnets: Literal["public", "private"] = Field(
+        "public",
+        description="`public`: tasks get a public IP to pull images (no NAT needed); "
+        "`private`: behind NAT, no public IP.",
+    )
+    vpc_id: Annotated[OptionalName, AfterValidator(_vpc_id)] = Field(
+        None,
+        description="Use this existing VPC instead of creating one (looked up once, cached in `cdk.context.json`).",
+    )
+    cluster_name: Annotated[OptionalName, AfterValidator(_cluster_name)] = Field(
+        None, description="Physical ECS cluster name; unset lets CloudFormation generate one."
+    )
+    termination_protection: bool = Field(False, description="Protect the stack from `cdk destroy`.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        problems = []
+        allowed_memory = aws_limits.FARGATE_MEMORY_BY_CPU.get(self.cpu, ())
+        if self.memory not in allowed_memory:
+            problems.append(
+                f"memory={self.memory}: with cpu={self.cpu} Fargate allows "
+                f"{aws_limits.describe_memory_choices(allowed_memory)} MiB"
+            )
+        if self.health_check_timeout >= self.health_check_interval:
+            problems.append(
+                f"health_check_timeout={self.health_check_timeout}: must be less than "
+                f"health_check_interval ({self.health_check_interval})"
+            )
+        if self.vpc_id is None and self.nat_gateways > self.max_azs:
+            problems.append(f"nat_gateways={self.nat_gateways}: at most one per AZ (max_azs={self.max_azs})")
+        if self.vpc_id is None and self.task_subnets == "private" and self.nat_gateways == 0:
+            problems.append(
+                "task_subnets=private: tasks in private subnets need nat_gateways of 1 or more to pull images"
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def load_balancer_rollout_wait(self) -> int:
+        """Seconds a rolling deploy waits on the load balancer: new target healthy, then old one drained."""
+        return self.health_check_interval * self.healthy_threshold + self.deregistration_delay
+
+    @classmethod
+    def setting_names(cls) -> list[str]:
+        return list(cls.model_fields)

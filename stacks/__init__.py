@@ -1,0 +1,1 @@
+"""The app's stacks and the constructs they compose, one AWS concern per module."""

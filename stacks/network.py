@@ -1,0 +1,42 @@
+"""The VPC the service runs in: a new one sized by the settings, or an existing one looked up by id."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
+
+from stacks.compliance import acknowledge
+
+VPC_CIDR = "10.0.0.0/16"
+
+
+class Network(Construct):
+    """Public subnets always (the load balancer lives there); private subnets only when NAT gateways exist."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, max_azs: int, nat_gateways: int,
+                 vpc_id: str | None) -> None:
+        super().__init__(scope, construct_id)
+        if vpc_id:
+            # A context lookup: CDK asks AWS once and caches the answer in cdk.context.json.
+            self.vpc: ec2.IVpc = ec2.Vpc.from_lookup(self, "Vpc", vpc_id=vpc_id)
+            return
+
+        subnets = [ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)]
+        if nat_gateways:
+            subnets.append(
+                ec2.SubnetConfiguration(name="Private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22)
+            )
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(VPC_CIDR),
+            max_azs=max_azs,
+            # CDK's default is one NAT gateway per AZ (about $33 a month each); here it is a choice.
+            nat_gateways=nat_gateways,
+            subnet_configuration=subnets,
+            # The stripping of the default security group's rules is a Lambda-backed custom resource; nothing
+            # here uses the default group, so the extra Lambda, role and asset buy nothing.
+            restrict_default_security_group=False,
+        )
+        acknowledge(self.vpc, "VPC7", "Flow logs are part of the production hardening profile (a later issue); "
+                    "until then the only traffic is the load balancer's, which its own metrics show.")

@@ -1,0 +1,99 @@
+"""The task definition: family, size, the two containers, their wiring and their logs."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Match
+
+from settings import aws_limits
+from stacks.echo_task import _RETENTION_BY_DAYS
+
+
+def _task(synth) -> dict:
+    (task,) = synth.template().find_resources("AWS::ECS::TaskDefinition").values()
+    return task["Properties"]
+
+
+def _containers(synth) -> dict[str, dict]:
+    return {c["Name"]: c for c in _task(synth)["ContainerDefinitions"]}
+
+
+def test_task_is_the_books_echo_task_on_fargate(dev):
+    task = _task(dev)
+    assert task["Family"] == "echo-task"
+    assert task["NetworkMode"] == "awsvpc"
+    assert task["RequiresCompatibilities"] == ["FARGATE"]
+    assert (task["Cpu"], task["Memory"]) == ("256", "512")
+
+
+def test_echo_container_serves_8080_from_the_seed_image(dev):
+    echo = _containers(dev)["echo"]
+    assert echo["Image"] == "stormcat24/echo:latest"
+    assert echo["Essential"] is True
+    assert [p["ContainerPort"] for p in echo["PortMappings"]] == [8080]
+
+
+def test_nginx_container_forwards_to_echo_over_localhost(dev):
+    nginx = _containers(dev)["nginx"]
+    assert nginx["Image"] == "stormcat24/nginx-proxy:latest"
+    assert nginx["Essential"] is True
+    assert [p["ContainerPort"] for p in nginx["PortMappings"]] == [80]
+    assert nginx["Environment"] == [{"Name": "BACKEND_HOST", "Value": "localhost:8080"}]
+    assert nginx["DependsOn"] == [{"ContainerName": "echo", "Condition": "START"}]
+
+
+def test_each_container_logs_to_its_own_group(dev):
+    template = dev.template()
+    groups = template.find_resources("AWS::Logs::LogGroup")
+    assert len(groups) == 2
+    for name, container in _containers(dev).items():
+        options = container["LogConfiguration"]["Options"]
+        assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+        assert options["awslogs-stream-prefix"] == name
+        (group_id,) = [key for key in groups if key.startswith(f"Task{name.capitalize()}Logs")]
+        assert options["awslogs-group"] == {"Ref": group_id}
+
+
+@pytest.mark.parametrize(("env", "days", "policy"), [("dev", 30, "Delete"), ("prod", 365, "Retain")])
+def test_log_groups_have_retention_and_a_deliberate_removal_policy(synthesized, env, days, policy):
+    for group in synthesized[env].template().find_resources("AWS::Logs::LogGroup").values():
+        assert group["Properties"]["RetentionInDays"] == days
+        assert group["DeletionPolicy"] == policy
+
+
+def test_settings_reach_the_task(tmp_path):
+    from tests.synth import synthesize
+
+    synth = synthesize("dev", tmp_path, cpu="1024", memory="3072", echo_image="example.com/team/echo:1.2.3",
+                       nginx_image="public.ecr.aws/nginx/nginx:1.27", backend_host="127.0.0.1:9000")
+    task = _task(synth)
+    assert (task["Cpu"], task["Memory"]) == ("1024", "3072")
+    containers = _containers(synth)
+    assert containers["echo"]["Image"] == "example.com/team/echo:1.2.3"
+    assert containers["nginx"]["Image"] == "public.ecr.aws/nginx/nginx:1.27"
+    assert containers["nginx"]["Environment"] == [{"Name": "BACKEND_HOST", "Value": "127.0.0.1:9000"}]
+
+
+def test_execution_role_may_only_write_the_task_logs(dev):
+    template = dev.template()
+    policies = template.find_resources("AWS::IAM::Policy")
+    (policy,) = policies.values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert {action for s in statements for action in _list(s["Action"])} == {
+        "logs:CreateLogStream", "logs:PutLogEvents"
+    }
+    for statement in statements:
+        assert statement["Resource"] != "*"
+    template.has_resource_properties("AWS::IAM::Role", Match.object_like({
+        "AssumeRolePolicyDocument": Match.object_like({
+            "Statement": [Match.object_like({"Principal": {"Service": "ecs-tasks.amazonaws.com"}})]
+        })
+    }))
+
+
+def test_every_allowed_retention_has_a_cdk_value():
+    assert sorted(_RETENTION_BY_DAYS) == sorted(aws_limits.LOG_RETENTION_DAYS)
+
+
+def _list(value):
+    return value if isinstance(value, list) else [value]

@@ -1,0 +1,36 @@
+"""The real CDK CLI (pinned in package.json) runs the app: synth of each environment, and a bad setting."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from tests.synth import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def _cdk(*args: str, outdir) -> subprocess.CompletedProcess:
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    command = [str(ROOT / "node_modules" / ".bin" / "cdk"), *args, "--output", str(outdir), "--no-notices"]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_cdk_synth_prod_writes_the_prod_stack(tmp_path):
+    result = _cdk("synth", "-q", "-c", "env=prod", outdir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    template = json.loads((tmp_path / "echo-fargate-prod.template.json").read_text())
+    (service,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::ECS::Service"]
+    assert service["Properties"]["DesiredCount"] == 2
+
+
+def test_cdk_synth_with_a_bad_setting_fails_with_the_message_and_no_traceback(tmp_path):
+    result = _cdk("synth", "-q", "-c", "cpu=300", "-c", "desird_count=2", outdir=tmp_path)
+    assert result.returncode != 0
+    assert "cpu=300: must be a Fargate CPU size" in result.stderr
+    assert "-c desird_count: unknown setting (did you mean 'desired_count'?)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*.template.json"))

@@ -1,0 +1,55 @@
+"""Synthesizes the app in this process, the same way `cdk synth` does, and reads back what it wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# jsii prints a banner about Node 20 on every start; the Makefile silences it the same way.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
+
+import app as cdk_app
+
+ROOT = Path(__file__).resolve().parents[1]
+CDK_CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+ENVIRONMENTS: list[str] = list(CDK_CONTEXT["environments"])
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    env: str
+    outdir: Path
+    templates: dict[str, dict]  # stack name -> CloudFormation template
+
+    def template(self, stack: str | None = None) -> Template:
+        return Template.from_json(self.templates[stack or self.service_stack])
+
+    @property
+    def service_stack(self) -> str:
+        return f"echo-fargate-{self.env}"
+
+    @property
+    def validation_report(self) -> dict:
+        return json.loads((self.outdir / "validation-report.json").read_text())
+
+    @property
+    def manifest(self) -> dict:
+        return json.loads((self.outdir / "manifest.json").read_text())
+
+
+def synthesize(env: str, outdir: Path, **overrides: Any) -> Synthesized:
+    """Runs app.py's `main` on a fresh App with cdk.json's context, `-c env=...` and any `-c` overrides."""
+    app = cdk.App(context={**CDK_CONTEXT, "env": env, **overrides}, outdir=str(outdir))
+    exit_code = cdk_app.main(app)
+    assert exit_code == 0, f"synth of {env} failed with exit code {exit_code}"
+    templates = {
+        path.name.removesuffix(".template.json"): json.loads(path.read_text())
+        for path in sorted(outdir.glob("*.template.json"))
+    }
+    return Synthesized(env=env, outdir=outdir, templates=templates)

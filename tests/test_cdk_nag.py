@@ -1,0 +1,35 @@
+"""cdk-nag's AwsSolutions pack runs on every synth: no finding stands unacknowledged, none without a reason."""
+
+from __future__ import annotations
+
+
+def _report(synth) -> dict:
+    (report,) = [r for r in synth.validation_report["pluginReports"] if r["pluginName"] == "AwsSolutions"]
+    return report
+
+
+def test_no_unacknowledged_findings(each_env):
+    report = _report(each_env)
+    assert report["conclusion"] == "success"
+    assert report["violations"] == []
+
+
+def test_every_acknowledgement_has_a_reason_on_the_resource_it_concerns(each_env):
+    suppressed = _report(each_env)["suppressedViolations"]
+    assert suppressed, "expected the known, reasoned acknowledgements"
+    for finding in suppressed:
+        assert len(finding["reason"]) > 40, finding["ruleName"]
+        # Acknowledged on the construct that owns the resource, never on the whole stack or app.
+        for construct in finding["violatingConstructs"]:
+            assert construct["constructPath"].startswith(finding["acknowledgedAt"] + "/")
+        assert finding["acknowledgedAt"].count("/") >= 2, finding["acknowledgedAt"]
+
+
+def test_the_acknowledged_rules_are_exactly_the_known_ones(dev):
+    assert {f["ruleName"] for f in _report(dev)["suppressedViolations"]} == {
+        "AwsSolutions-VPC7",  # flow logs: later hardening profile
+        "AwsSolutions-ECS2",  # BACKEND_HOST is not a secret
+        "AwsSolutions-EC23",  # the public entrance
+        "AwsSolutions-ELB2",  # access logs: later hardening profile
+        "AwsSolutions-ECS4",  # Container Insights: later monitoring profile
+    }

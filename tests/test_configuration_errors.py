@@ -1,0 +1,66 @@
+"""Bad configuration stops synth with a message naming the setting, the value and what is allowed.
+
+Each case runs app.py's `main` as `cdk synth` would, on a fresh App: exit status 2, the message on stderr,
+no traceback, and no stack built.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+import pytest
+
+import app as cdk_app
+from tests.synth import CDK_CONTEXT
+
+BAD_VALUES = [
+    ({"env": "prd"}, "env=prd: unknown environment (did you mean 'prod'?); cdk.json defines: dev, prod"),
+    ({"env": "staging"}, "env=staging: unknown environment; cdk.json defines: dev, prod"),
+    ({"desird_count": "2"}, "-c desird_count: unknown setting (did you mean 'desired_count'?)"),
+    ({"cpu": "300"}, "cpu=300: must be a Fargate CPU size: 256, 512, 1024, 2048, 4096, 8192, 16384"),
+    ({"cpu": "quarter"}, "cpu=quarter: must be a valid integer"),
+    ({"memory": "4096"}, "memory=4096: with cpu=256 Fargate allows 512, 1024, 2048 MiB"),
+    ({"cpu": "1024", "memory": "1024"}, "memory=1024: with cpu=1024 Fargate allows 2048-8192 in steps of 1024 MiB"),
+    ({"desired_count": "-1"}, "desired_count=-1: must be greater than or equal to 0"),
+    ({"desired_count": "1.5"}, "desired_count=1.5: must be a valid integer"),
+    ({"echo_image": "Echo Image"}, "echo_image=\"Echo Image\": must be an image reference"),
+    ({"nginx_image": "nginx:"}, "nginx_image=nginx:: must be an image reference"),
+    ({"backend_host": "localhost"}, "backend_host=localhost: must be host:port"),
+    ({"backend_host": "localhost:70000"}, "backend_host=localhost:70000: must be host:port with a port from 1"),
+    ({"health_check_path": "healthz"}, "health_check_path=healthz: must start with '/'"),
+    ({"health_check_success_codes": "600"}, "health_check_success_codes=600: must be HTTP codes from 200 to 499"),
+    ({"health_check_interval": "3"}, "health_check_interval=3: must be greater than or equal to 5"),
+    ({"health_check_timeout": "10"}, "health_check_timeout=10: must be less than health_check_interval (10)"),
+    ({"healthy_threshold": "1"}, "healthy_threshold=1: must be greater than or equal to 2"),
+    ({"unhealthy_threshold": "11"}, "unhealthy_threshold=11: must be less than or equal to 10"),
+    ({"deregistration_delay": "3601"}, "deregistration_delay=3601: must be less than or equal to 3600"),
+    ({"health_check_grace_period": "-5"}, "health_check_grace_period=-5: must be greater than or equal to 0"),
+    ({"ingress_cidrs": "10.0.0.0/33"}, "ingress_cidrs=10.0.0.0/33: '10.0.0.0/33' is not a CIDR block"),
+    ({"ingress_cidrs": "10.1.2.3/8"}, "ingress_cidrs=10.1.2.3/8: '10.1.2.3/8' has host bits set; the block is "
+                                      "'10.0.0.0/8'"),
+    ({"ingress_cidrs": "::/0"}, "ingress_cidrs=::/0: '::/0' is IPv6; the load balancer is IPv4-only"),
+    ({"ingress_cidrs": ","}, "ingress_cidrs=,: must list at least one IPv4 CIDR"),
+    ({"log_retention_days": "31"}, "log_retention_days=31: must be a CloudWatch Logs retention: 1, 3, 5"),
+    ({"max_azs": "1"}, "max_azs=1: must be greater than or equal to 2"),
+    ({"nat_gateways": "3"}, "nat_gateways=3: at most one per AZ (max_azs=2)"),
+    ({"task_subnets": "privat"}, "task_subnets=privat: must be 'public' or 'private'"),
+    ({"task_subnets": "private"}, "task_subnets=private: tasks in private subnets need nat_gateways of 1 or more"),
+    ({"vpc_id": "vpc-12"}, "vpc_id=vpc-12: must be a VPC id such as 'vpc-0123456789abcdef0'"),
+    ({"cluster_name": "my cluster"}, "cluster_name=\"my cluster\": must be 1-255 letters, digits, '-' or '_'"),
+    ({"retain_logs": "maybe"}, "retain_logs=maybe: must be a valid boolean"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD_VALUES, ids=[next(iter(o)) + "=" + str(next(iter(o.values())))
+                                                                    for o, _ in BAD_VALUES])
+def test_bad_value_stops_synth_with_a_clear_message(capsys, tmp_path, overrides, message):
+    app = cdk.App(context={**CDK_CONTEXT, **overrides}, outdir=str(tmp_path))
+    assert cdk_app.main(app) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Configuration error:\n")
+    assert f"  - {message}" in err
+    assert "Traceback" not in err
+    assert not [child for child in app.node.children if isinstance(child, cdk.Stack)]
+
+
+def test_the_table_covers_at_least_twenty_bad_values():
+    assert len(BAD_VALUES) >= 20
