@@ -26,6 +26,11 @@ def main(app: cdk.App | None = None) -> int:
     # CDK's CLI sets these from the current credentials; without them the stacks are environment-agnostic,
     # which is fine for everything but the `vpc_id` lookup.
     env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
+    if settings.vpc_id and not (env.account and env.region):
+        print(f"Configuration error:\n  - vpc_id={settings.vpc_id}: looking up a VPC needs an account and region; "
+              "run with AWS credentials (the CDK CLI then sets CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION)",
+              file=sys.stderr)
+        return 2
     add_stacks(app, settings, env)
     app.synth()
     return 0

@@ -6,6 +6,8 @@ no traceback, and no stack built.
 
 from __future__ import annotations
 
+import json
+
 import aws_cdk as cdk
 import pytest
 
@@ -64,3 +66,48 @@ def test_bad_value_stops_synth_with_a_clear_message(capsys, tmp_path, overrides,
 
 def test_the_table_covers_at_least_twenty_bad_values():
     assert len(BAD_VALUES) >= 20
+
+
+def test_vpc_lookup_without_an_account_says_what_is_missing(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("CDK_DEFAULT_ACCOUNT", raising=False)
+    monkeypatch.delenv("CDK_DEFAULT_REGION", raising=False)
+    app = cdk.App(context={**CDK_CONTEXT, "vpc_id": "vpc-0123456789abcdef0"}, outdir=str(tmp_path))
+    assert cdk_app.main(app) == 2
+    err = capsys.readouterr().err
+    assert "vpc_id=vpc-0123456789abcdef0: looking up a VPC needs an account and region" in err
+    assert "Traceback" not in err
+
+
+def test_vpc_lookup_with_an_account_builds_on_the_existing_vpc(tmp_path, monkeypatch):
+    monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", "111111111111")
+    monkeypatch.setenv("CDK_DEFAULT_REGION", "eu-west-1")
+    app = cdk.App(context={**CDK_CONTEXT, "vpc_id": "vpc-0123456789abcdef0", **CACHED_VPC_LOOKUP},
+                  outdir=str(tmp_path))
+    assert cdk_app.main(app) == 0
+    template = json.loads((tmp_path / "echo-fargate-dev.template.json").read_text())
+    assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::EC2::VPC"]
+    (service,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::ECS::Service"]
+    assert service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"] == [
+        "subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"
+    ]
+
+
+def _subnet(letter: str, number: int, cidr: str) -> dict:
+    return {"subnetId": f"subnet-0{letter * 15}{number}", "cidr": cidr, "availabilityZone": f"eu-west-1{letter}",
+            "routeTableId": f"rtb-0{letter * 15}{number}"}
+
+
+# What `cdk synth` with credentials writes to cdk.context.json for the lookup: later synths read this, not AWS.
+CACHED_VPC_LOOKUP = {
+    "vpc-provider:account=111111111111:filter.vpc-id=vpc-0123456789abcdef0:region=eu-west-1"
+    ":returnAsymmetricSubnets=true": {
+        "vpcId": "vpc-0123456789abcdef0", "vpcCidrBlock": "10.1.0.0/16", "ownerAccountId": "111111111111",
+        "availabilityZones": [],
+        "subnetGroups": [
+            {"name": "Public", "type": "Public",
+             "subnets": [_subnet("a", 1, "10.1.0.0/24"), _subnet("b", 2, "10.1.1.0/24")]},
+            {"name": "Private", "type": "Private",
+             "subnets": [_subnet("a", 3, "10.1.2.0/24"), _subnet("b", 4, "10.1.3.0/24")]},
+        ],
+    }
+}
