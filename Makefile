@@ -8,7 +8,13 @@ CDK := npx --no-install cdk
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help install synth diff deploy destroy test test-fast lint bench-synth clean
+LOCAL_PORT ?= 8000
+# Debian packages the tests and `make run` start for real: nginx (the proxy), envsubst (its templates),
+# shellcheck (lints its entrypoint), wrk (make bench).
+SYSTEM_PACKAGES := nginx-light gettext-base shellcheck wrk
+SYSTEM_COMMANDS := /usr/sbin/nginx /usr/bin/envsubst /usr/bin/shellcheck /usr/bin/wrk
+
+.PHONY: help install system-packages synth diff deploy destroy test test-fast lint run bench bench-synth clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -23,7 +29,14 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed  ## Create the virtualenv and install Python and npm dependencies
+install: $(VENV)/.installed node_modules/.installed system-packages  ## Install Python, npm and Debian dependencies
+
+system-packages:  ## Install nginx, envsubst, shellcheck and wrk from Debian when missing (needs root or sudo)
+	@missing=""; for c in $(SYSTEM_COMMANDS); do [ -x $$c ] || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	fi
 
 synth: install  ## Synthesize ENV (default dev) into cdk.out
 	$(CDK) synth -c env=$(ENV) -q
@@ -48,8 +61,15 @@ test-fast: install  ## The suite without the integration tests
 lint: install  ## ruff over the Python code
 	$(BIN)/ruff check .
 
+run: install  ## Run the task here without Docker: echo + nginx on localhost:LOCAL_PORT (Ctrl-C stops both)
+	$(CDK) synth -c env=$(ENV) -c image_source=build -q
+	$(BIN)/python -m tools.local_task --template cdk.out/echo-fargate-$(ENV).template.json --port $(LOCAL_PORT)
+
+bench: install  ## wrk: echo direct vs through nginx vs nginx alone, 30 s each at 64 connections
+	$(BIN)/python -m tools.bench_data_path --duration 30 --connections 64
+
 bench-synth: install  ## Time `cdk synth` of this app against an empty CDK app (medians)
 	$(BIN)/python bench/synth_bench.py
 
 clean:  ## Remove build output (keeps the virtualenv)
-	rm -rf cdk.out .pytest_cache
+	rm -rf cdk.out .pytest_cache .run

@@ -25,6 +25,7 @@ _SUCCESS_CODES = re.compile(r"^[0-9]{3}(?:-[0-9]{3})?(?:,[0-9]{3}(?:-[0-9]{3})?)
 _HEALTH_CHECK_PATH = re.compile(r"^/[\x21-\x7e]*$")
 _VPC_ID = re.compile(r"^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 _CLUSTER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_IMAGE_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 
 
 def _image_reference(value: str) -> str:
@@ -40,7 +41,9 @@ def _host_port(value: str) -> str:
     return value
 
 
-def _health_check_path(value: str) -> str:
+def _health_check_path(value: str | None) -> str | None:
+    if value is None:
+        return value
     if len(value) > aws_limits.HEALTH_CHECK_PATH_MAX_LENGTH or not _HEALTH_CHECK_PATH.match(value):
         raise ValueError("must start with '/' and hold no spaces, at most 1024 characters, e.g. '/healthz'")
     return value
@@ -93,6 +96,12 @@ def _cluster_name(value: str | None) -> str | None:
     return value
 
 
+def _image_tag(value: str | None) -> str | None:
+    if value is not None and not _IMAGE_TAG.match(value):
+        raise ValueError("must be an image tag: letters, digits, '_', '.', '-', at most 128, e.g. a commit SHA")
+    return value
+
+
 def _log_retention(value: int) -> int:
     if value not in aws_limits.LOG_RETENTION_DAYS:
         allowed = ", ".join(str(days) for days in aws_limits.LOG_RETENTION_DAYS)
@@ -122,13 +131,27 @@ class Settings(BaseModel):
     )
     memory: int = Field(512, description="Task memory (MiB); must be a Fargate size for `cpu` (256 → 512, 1024, 2048).")
     desired_count: int = Field(1, ge=0, le=100, description="Tasks kept running (0-100).")
-    echo_image: ImageReference = Field("stormcat24/echo:latest", description="Image of the `echo` container.")
-    nginx_image: ImageReference = Field("stormcat24/nginx-proxy:latest", description="Image of the `nginx` container.")
+    image_source: Literal["public", "build", "ecr"] = Field(
+        "public",
+        description="`public`: `echo_image` and `nginx_image` (the seed's); `build`: this repository's "
+        "`services/` built by `cdk deploy`; `ecr`: this repository's images from ECR at `image_tag`.",
+    )
+    image_tag: Annotated[OptionalName, AfterValidator(_image_tag)] = Field(
+        None, description="Tag of the ECR images (required with `image_source=ecr`), e.g. the commit SHA."
+    )
+    echo_image: ImageReference = Field(
+        "stormcat24/echo:latest", description="Image of the `echo` container with `image_source=public`."
+    )
+    nginx_image: ImageReference = Field(
+        "stormcat24/nginx-proxy:latest", description="Image of the `nginx` container with `image_source=public`."
+    )
     backend_host: Annotated[str, AfterValidator(_host_port)] = Field(
         "localhost:8080", description="`BACKEND_HOST` given to nginx: where it forwards (`host:port`)."
     )
-    health_check_path: Annotated[str, AfterValidator(_health_check_path)] = Field(
-        "/", description="Path the load balancer's health check requests."
+    health_check_path: Annotated[OptionalName, AfterValidator(_health_check_path)] = Field(
+        None,
+        description="Path the load balancer's health check requests; unset: `/healthz` with this repository's "
+        "images (nginx asks echo), `/` with the public ones (they have no health path).",
     )
     health_check_success_codes: Annotated[str, AfterValidator(_success_codes)] = Field(
         "200", description="HTTP codes that count as healthy: `200`, `200,302`, `200-299` (200-499)."
@@ -188,9 +211,20 @@ class Settings(BaseModel):
             problems.append(
                 "task_subnets=private: tasks in private subnets need nat_gateways of 1 or more to pull images"
             )
+        if self.image_source == "ecr" and self.image_tag is None:
+            problems.append("image_tag: required with image_source=ecr, e.g. -c image_tag=$(git rev-parse HEAD)")
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    @property
+    def own_images(self) -> bool:
+        """This repository's images (built or from ECR): they have health commands and a /healthz path."""
+        return self.image_source != "public"
+
+    @property
+    def target_health_check_path(self) -> str:
+        return self.health_check_path or ("/healthz" if self.own_images else "/")
 
     @property
     def load_balancer_rollout_wait(self) -> int:

@@ -21,14 +21,15 @@ class EchoServiceStack(Stack):
         network = Network(self, "Network", max_azs=settings.max_azs, nat_gateways=settings.nat_gateways,
                           vpc_id=settings.vpc_id)
         task = EchoTask(
-            self, "Task", cpu=settings.cpu, memory=settings.memory, echo_image=settings.echo_image,
-            nginx_image=settings.nginx_image, backend_host=settings.backend_host,
+            self, "Task", cpu=settings.cpu, memory=settings.memory, image_source=settings.image_source,
+            echo_image=settings.echo_image, nginx_image=settings.nginx_image, image_tag=settings.image_tag,
+            backend_host=settings.backend_host,
             log_retention_days=settings.log_retention_days, retain_logs=settings.retain_logs,
         )
         entrance = PublicLoadBalancer(
             self, "LoadBalancer", vpc=network.vpc, ingress_cidrs=settings.ingress_cidrs,
             health_check=TargetHealthCheck(
-                path=settings.health_check_path,
+                path=settings.target_health_check_path,
                 success_codes=settings.health_check_success_codes,
                 interval=settings.health_check_interval,
                 timeout=settings.health_check_timeout,

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.compliance import acknowledge
+from stacks.container_images import container_images
 
 TASK_FAMILY = "echo-task"
 ECHO_CONTAINER, ECHO_PORT = "echo", 8080
 NGINX_CONTAINER, NGINX_PORT = "nginx", 80
+# nginx-proxy's only writable path (services/nginx-proxy/README.md): rendered config, pid, temp files.
+NGINX_RUNTIME_DIR = "/tmp/nginx-proxy"
+# Inside this repository's images, without curl: echo asks its own /healthz; nginx answers /nginx-ping itself.
+ECHO_HEALTH_COMMAND = ["CMD", "python", "-m", "echo_app.healthcheck"]
+NGINX_HEALTH_COMMAND = ["CMD-SHELL", f"wget -q -T 2 -O /dev/null http://127.0.0.1:{NGINX_PORT}/nginx-ping || exit 1"]
 
 # CDK names CloudWatch's retention periods; settings speak in days.
 _RETENTION_BY_DAYS = {
@@ -29,9 +36,14 @@ _RETENTION_BY_DAYS = {
 class EchoTask(Construct):
     """Task definition, its two containers and one log group per container."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, cpu: int, memory: int, echo_image: str,
-                 nginx_image: str, backend_host: str, log_retention_days: int, retain_logs: bool) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, cpu: int, memory: int, image_source: str,
+                 echo_image: str, nginx_image: str, image_tag: str | None, backend_host: str,
+                 log_retention_days: int, retain_logs: bool) -> None:
         super().__init__(scope, construct_id)
+        own_images = image_source != "public"
+        images = container_images(self, source=image_source, image_tag=image_tag,
+                                  public={ECHO_CONTAINER: echo_image, NGINX_CONTAINER: nginx_image},
+                                  platform=ecr_assets.Platform.LINUX_AMD64)
         removal = RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY
 
         self.task_definition = ecs.FargateTaskDefinition(
@@ -47,27 +59,51 @@ class EchoTask(Construct):
 
         self.echo = self.task_definition.add_container(
             ECHO_CONTAINER,
-            image=ecs.ContainerImage.from_registry(echo_image),
+            image=images[ECHO_CONTAINER],
             essential=True,
             port_mappings=[ecs.PortMapping(container_port=ECHO_PORT, name=ECHO_CONTAINER)],
+            environment={"PORT": str(ECHO_PORT)},
             logging=self._logs(ECHO_CONTAINER),
+            health_check=_health_check(ECHO_HEALTH_COMMAND) if own_images else None,
+            readonly_root_filesystem=own_images,
+            # echo drains in-flight requests for up to 20 s after SIGTERM (services/echo); ECS waits this long.
+            stop_timeout=Duration.seconds(30) if own_images else None,
         )
         self.nginx = self.task_definition.add_container(
             NGINX_CONTAINER,
-            image=ecs.ContainerImage.from_registry(nginx_image),
+            image=images[NGINX_CONTAINER],
             essential=True,
             port_mappings=[ecs.PortMapping(container_port=NGINX_PORT, name=NGINX_CONTAINER)],
             # In awsvpc mode the task's containers share one network namespace: echo is on localhost.
             environment={"BACKEND_HOST": backend_host},
             logging=self._logs(NGINX_CONTAINER),
+            health_check=_health_check(NGINX_HEALTH_COMMAND) if own_images else None,
+            readonly_root_filesystem=own_images,
         )
+        if own_images:
+            execution_role = self.task_definition.obtain_execution_role()
+            acknowledge(execution_role, "IAM5[Resource::*]", "ecr:GetAuthorizationToken has no resource-level "
+                        "permissions; the image pulls themselves are limited to the two repositories.")
+            # Fargate task storage, writable, for the one path nginx writes to under a read-only root.
+            self.task_definition.add_volume(name="nginx-runtime")
+            self.nginx.add_mount_points(
+                ecs.MountPoint(container_path=NGINX_RUNTIME_DIR, source_volume="nginx-runtime", read_only=False)
+            )
         acknowledge(self.task_definition, "ECS2", "The only variable is BACKEND_HOST, an address on the task's own "
                     "localhost; secrets would come from Secrets Manager, and there are none.")
-        # The public images have no health command, so nginx can only wait for echo to have started.
-        self.nginx.add_container_dependencies(
-            ecs.ContainerDependency(container=self.echo, condition=ecs.ContainerDependencyCondition.START)
-        )
+        # nginx starts once echo answers its health check; the public images have none, so there nginx can
+        # only wait for echo to have started.
+        self.nginx.add_container_dependencies(ecs.ContainerDependency(
+            container=self.echo,
+            condition=ecs.ContainerDependencyCondition.HEALTHY if own_images
+            else ecs.ContainerDependencyCondition.START,
+        ))
 
     def _logs(self, container: str) -> ecs.LogDriver:
         return ecs.LogDrivers.aws_logs(stream_prefix=container, log_group=self.log_groups[container])
 
+
+
+def _health_check(command: list[str]) -> ecs.HealthCheck:
+    return ecs.HealthCheck(command=command, interval=Duration.seconds(10), timeout=Duration.seconds(3),
+                           retries=3, start_period=Duration.seconds(10))

@@ -14,8 +14,9 @@ def _cfn_lint(*templates: Path) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
-def test_every_template_lints_clean(synthesized):
-    templates = [path for synth in synthesized.values() for path in synth.outdir.glob("*.template.json")]
+def test_every_template_lints_clean(synthesized, built_images, ecr_images):
+    synths = [*synthesized.values(), built_images, ecr_images]
+    templates = [path for synth in synths for path in synth.outdir.glob("*.template.json")]
     assert len(templates) >= len(synthesized)
     result = _cfn_lint(*templates)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -49,6 +49,9 @@ BAD_VALUES = [
     ({"vpc_id": "vpc-12"}, "vpc_id=vpc-12: must be a VPC id such as 'vpc-0123456789abcdef0'"),
     ({"cluster_name": "my cluster"}, "cluster_name=\"my cluster\": must be 1-255 letters, digits, '-' or '_'"),
     ({"retain_logs": "maybe"}, "retain_logs=maybe: must be a valid boolean"),
+    ({"image_source": "dockerhub"}, "image_source=dockerhub: must be 'public', 'build' or 'ecr'"),
+    ({"image_source": "ecr"}, "image_tag: required with image_source=ecr"),
+    ({"image_source": "ecr", "image_tag": "v1/2"}, "image_tag=v1/2: must be an image tag"),
 ]
 
 

