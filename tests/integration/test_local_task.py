@@ -127,3 +127,33 @@ def test_a_bad_backend_host_stops_nginx_at_start_with_the_message(environments, 
         task.start_nginx(stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     assert "BACKEND_HOST" in task.nginx.stderr.read().decode()
     assert not os.path.exists(tmp_path / "nginx" / "nginx.pid")
+
+
+def test_ctrl_c_stops_both_processes_and_leaves_nothing_running(built_images, tmp_path):
+    import sys
+
+    port, echo_port = _free_port(), _free_port()
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "tools.local_task", "--template",
+         str(built_images.outdir / "echo-fargate-dev.template.json"), "--port", str(port),
+         "--echo-port", str(echo_port), "--runtime-dir", str(tmp_path / "nginx")],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        line = ""
+        deadline = time.monotonic() + 20
+        while "echo task running" not in line:
+            assert time.monotonic() < deadline and runner.poll() is None, "make run did not start"
+            line = runner.stdout.readline()
+        assert _get(port, "/")[0::2] == (200, "Hello Docker!!")
+        nginx_pid = int((tmp_path / "nginx" / "nginx.pid").read_text())
+        runner.send_signal(signal.SIGINT)
+        assert runner.wait(timeout=40) == 0
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    for closed in (port, echo_port):
+        with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", closed), timeout=1):
+            pass
+    with pytest.raises(ProcessLookupError):
+        os.kill(nginx_pid, 0)
