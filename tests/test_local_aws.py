@@ -1,0 +1,113 @@
+"""Each fix tools/local_aws.py makes to moto, shown necessary: the same calls fail on moto as released and
+behave as AWS documents with the fix. In-process (moto's mock), no server needed."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from tools import local_aws
+
+SSM_VERSION = "/cdk-bootstrap/hnb659fds/version"
+
+
+@pytest.fixture(params=["moto as released", "with the fixes"])
+def fixed(request, monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    is_fixed = request.param == "with the fixes"
+    if is_fixed:
+        local_aws.install_fixes()
+    try:
+        with mock_aws():
+            yield is_fixed
+    finally:
+        local_aws.remove_fixes()
+
+
+def _template(*, queue: str = "Queue", outputs: bool = False, ssm_parameter: bool = False) -> str:
+    template: dict = {"Resources": {queue: {"Type": "AWS::SQS::Queue"}}}
+    if outputs:
+        template["Outputs"] = {"QueueUrl": {"Value": {"Ref": queue}}}
+    if ssm_parameter:
+        template["Parameters"] = {"BootstrapVersion": {"Type": "AWS::SSM::Parameter::Value<String>",
+                                                       "Default": SSM_VERSION}}
+    return json.dumps(template)
+
+
+def _deploy_through_change_set(cf, template: str, change_set_type: str, **kwargs) -> None:
+    cf.create_change_set(StackName="app", ChangeSetName="cdk-deploy-change-set", TemplateBody=template,
+                         ChangeSetType=change_set_type, **kwargs)
+    cf.execute_change_set(StackName="app", ChangeSetName="cdk-deploy-change-set")
+
+
+def test_deleting_a_change_set_that_does_not_exist(fixed):
+    cf = boto3.client("cloudformation")
+    cf.create_stack(StackName="app", TemplateBody=_template())
+    if fixed:
+        cf.delete_change_set(StackName="app", ChangeSetName="cdk-deploy-change-set")  # AWS: succeeds
+    else:
+        with pytest.raises(UnboundLocalError):
+            cf.delete_change_set(StackName="app", ChangeSetName="cdk-deploy-change-set")
+
+
+def test_describing_a_change_set_that_does_not_exist(fixed):
+    cf = boto3.client("cloudformation")
+    cf.create_stack(StackName="app", TemplateBody=_template())
+    with pytest.raises(ClientError) as raised:
+        cf.describe_change_set(StackName="app", ChangeSetName="cdk-deploy-change-set")
+    # The CDK CLI waits for exactly this error after deleting the previous change set.
+    expected = "ChangeSetNotFound" if fixed else "ValidationError"
+    assert raised.value.response["Error"]["Code"] == expected
+
+
+def test_outputs_of_a_stack_created_through_a_change_set(fixed):
+    cf = boto3.client("cloudformation")
+    _deploy_through_change_set(cf, _template(outputs=True), "CREATE")
+    outputs = cf.describe_stacks(StackName="app")["Stacks"][0].get("Outputs")
+    if fixed:
+        assert [o["OutputKey"] for o in outputs] == ["QueueUrl"]
+    else:
+        assert outputs is None
+
+
+def test_updating_with_the_previous_value_of_an_ssm_parameter(fixed):
+    boto3.client("ssm").put_parameter(Name=SSM_VERSION, Value="33", Type="String")
+    cf = boto3.client("cloudformation")
+    _deploy_through_change_set(cf, _template(ssm_parameter=True), "CREATE",
+                               Parameters=[{"ParameterKey": "BootstrapVersion", "ParameterValue": SSM_VERSION}])
+    update = _template(queue="Renamed", ssm_parameter=True)
+    previous = [{"ParameterKey": "BootstrapVersion", "UsePreviousValue": True}]
+    if fixed:
+        _deploy_through_change_set(cf, update, "UPDATE", Parameters=previous)
+        assert cf.describe_stacks(StackName="app")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+    else:
+        with pytest.raises(AttributeError):
+            _deploy_through_change_set(cf, update, "UPDATE", Parameters=previous)
+
+
+def test_deleting_a_stack_with_a_vpc_and_route_tables(fixed):
+    template = {"Resources": {
+        "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.9.0.0/16"}},
+        "Subnet": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.9.0.0/24"}},
+        "Routes": {"Type": "AWS::EC2::RouteTable", "Properties": {"VpcId": {"Ref": "Vpc"}}},
+        "Association": {"Type": "AWS::EC2::SubnetRouteTableAssociation",
+                        "Properties": {"SubnetId": {"Ref": "Subnet"}, "RouteTableId": {"Ref": "Routes"}}},
+    }}
+    cf, ec2 = boto3.client("cloudformation"), boto3.client("ec2")
+    cf.create_stack(StackName="app", TemplateBody=json.dumps(template))
+    vpc_id = cf.describe_stack_resource(StackName="app", LogicalResourceId="Vpc")[
+        "StackResourceDetail"]["PhysicalResourceId"]
+    if fixed:
+        cf.delete_stack(StackName="app")
+        assert vpc_id not in [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]]
+    else:
+        with pytest.raises(ClientError, match="has dependencies"):
+            cf.delete_stack(StackName="app")
+        assert vpc_id in [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]]

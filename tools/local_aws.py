@@ -1,0 +1,130 @@
+"""A local AWS for `make local`: moto's server, with the CloudFormation behaviours `cdk deploy` needs
+and moto 5.2.5 gets wrong, fixed to match AWS. Nothing else is changed, and no template changes for it.
+
+1. DeleteChangeSet of a change set that does not exist: AWS succeeds as long as the stack exists (the CDK
+   CLI relies on this before every update); moto fails with an UnboundLocalError (HTTP 500).
+2. DescribeChangeSet of a change set that does not exist: AWS answers ChangeSetNotFound (404), which the
+   CDK CLI waits for after that delete; moto answers ValidationError "Stack ... does not exist".
+3. A parameter of type AWS::SSM::Parameter::Value (CDK's BootstrapVersion) with UsePreviousValue on an
+   update: AWS reuses the parameter's name and resolves it again; moto reuses the resolved value ("33")
+   as if it were the name, finds no such SSM parameter and fails with an AttributeError (HTTP 500).
+4. Deleting a stack with an AWS::EC2::RouteTable (every CDK VPC): moto cannot delete route tables through
+   CloudFormation, so the VPC keeps them and its own deletion fails with "has dependencies"
+   (`cdk destroy` fails, half-done). The route table's subnet associations go with the stack too.
+5. ExecuteChangeSet: AWS recomputes the stack's outputs from the new template; moto keeps the outputs of
+   the template the stack was created with (none, for a stack created through a change set), so
+   `cdk deploy` prints no outputs and the verifier finds none.
+
+    .venv/bin/python -m tools.local_aws --port 4566      # what `make local` starts
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from moto import server
+from moto.cloudformation.exceptions import CloudFormationError
+from moto.cloudformation.models import CloudFormationBackend, Stack
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.route_tables import RouteTable
+
+# moto's own versions, called by the fixes; taken before any fix is installed.
+_original_delete_change_set = CloudFormationBackend.delete_change_set
+_original_execute_change_set = CloudFormationBackend.execute_change_set
+_original_describe_change_set = CloudFormationBackend.describe_change_set
+_original_stack_parameters = Stack.stack_parameters
+_SSM_PARAMETER_TYPE = "AWS::SSM::Parameter::Value"
+
+
+class ChangeSetNotFound(CloudFormationError):
+    code = "ChangeSetNotFound"
+
+    def __init__(self, change_set_name: str) -> None:
+        super().__init__(f"ChangeSet [{change_set_name}] does not exist")
+        self.code = "ChangeSetNotFound"
+        self.status_code = 404
+
+
+def _known(backend: CloudFormationBackend, change_set_name: str) -> bool:
+    return change_set_name in backend.change_sets or any(
+        change_set.change_set_name == change_set_name for change_set in backend.change_sets.values()
+    )
+
+
+def _delete_change_set(self: CloudFormationBackend, change_set_name: str) -> None:
+    if _known(self, change_set_name):
+        _original_delete_change_set(self, change_set_name)
+
+
+def _describe_change_set(self: CloudFormationBackend, change_set_name: str):
+    if not _known(self, change_set_name):
+        raise ChangeSetNotFound(change_set_name)
+    return _original_describe_change_set(self, change_set_name)
+
+
+def _execute_change_set(self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None) -> None:
+    _original_execute_change_set(self, change_set_name, stack_name)
+    change_set = self.change_sets.get(change_set_name) or next(
+        cs for cs in self.change_sets.values() if cs.change_set_name == change_set_name
+    )
+    stack = self.stacks[change_set.stack_id]
+    stack._parse_template()
+    stack.output_map = stack._create_output_map()
+    for export in stack.exports:
+        self.exports[export.name] = export
+
+
+def _stack_parameters(self: Stack) -> dict:
+    parameters = dict(_original_stack_parameters.fget(self))
+    for name, slot in (self.template_dict or {}).get("Parameters", {}).items():
+        if name in parameters and slot.get("Type", "").startswith(_SSM_PARAMETER_TYPE):
+            parameters[name] = (self.parameters or {}).get(name) or slot.get("Default")
+    return parameters
+
+
+def _delete_route_table(cls, resource_name: str, cloudformation_json: dict, account_id: str,
+                        region_name: str) -> None:
+    backend = ec2_backends[account_id][region_name]
+    route_table = backend.get_route_table(resource_name)
+    for association_id in list(route_table._associations):
+        backend.disassociate_route_table(association_id)
+    backend.delete_route_table(resource_name)
+
+
+_FIXES = [
+    (CloudFormationBackend, "delete_change_set", _delete_change_set),
+    (CloudFormationBackend, "execute_change_set", _execute_change_set),
+    (CloudFormationBackend, "describe_change_set", _describe_change_set),
+    (Stack, "stack_parameters", property(_stack_parameters)),
+    (RouteTable, "delete_from_cloudformation_json", classmethod(_delete_route_table)),
+]
+_ORIGINALS = {(owner, name): owner.__dict__.get(name) for owner, name, _ in _FIXES}
+
+
+def install_fixes() -> None:
+    for owner, name, fix in _FIXES:
+        setattr(owner, name, fix)
+
+
+def remove_fixes() -> None:
+    """Back to moto as released (the tests show each fix is needed)."""
+    for (owner, name), original in _ORIGINALS.items():
+        if original is None:
+            if name in owner.__dict__:
+                delattr(owner, name)
+        else:
+            setattr(owner, name, original)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="moto's server with the fixes `cdk deploy` needs")
+    parser.add_argument("--port", type=int, default=4566)
+    args = parser.parse_args(argv)
+    install_fixes()
+    # The CDK CLI must reach it as `localhost`: moto finds S3 buckets in template URLs by that host name.
+    server.main(["--host", "localhost", "--port", str(args.port)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
