@@ -1,0 +1,129 @@
+"""The whole CDK CLI cycle against the local AWS (tools.local_aws on a free port), checked with boto3 where
+moto models the resources: bootstrap, deploy, diff with no changes, change settings, deploy again (an
+in-place update), diff shows the change, destroy."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import boto3
+import pytest
+
+from tests.synth import ROOT
+
+pytestmark = pytest.mark.integration
+STACK = "echo-fargate-dev"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def local_aws(tmp_path_factory):
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("local-aws") / "server.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "tools.local_aws", "--port", str(port)], cwd=ROOT,
+                              stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://localhost:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+            break
+        except (urllib.error.URLError, ConnectionError):
+            assert time.monotonic() < deadline and server.poll() is None, "local AWS did not start"
+            time.sleep(0.2)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
+               AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
+               JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20")
+    yield env
+    server.terminate()
+    server.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def aws(local_aws):
+    session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
+    endpoint = local_aws["AWS_ENDPOINT_URL"]
+    return {name: session.client(name, endpoint_url=endpoint)
+            for name in ("cloudformation", "ecs", "elbv2", "logs", "ec2")}
+
+
+def _cdk(env: dict, outdir, *args: str) -> subprocess.CompletedProcess:
+    command = [str(ROOT / "node_modules" / ".bin" / "cdk"), *args, "--no-notices", "--output", str(outdir)]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"cdk {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def _outputs(aws) -> dict[str, str]:
+    (stack,) = aws["cloudformation"].describe_stacks(StackName=STACK)["Stacks"]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+
+
+def test_bootstrap_deploy_diff_update_destroy(local_aws, aws, tmp_path):
+    _cdk(local_aws, tmp_path / "boot", "bootstrap")
+
+    deployed = _cdk(local_aws, tmp_path / "v1", "deploy", "--all", "--require-approval", "never", "-c", "env=dev")
+    assert f"{STACK}.ServiceUrl = http://" in deployed.stdout + deployed.stderr
+    (stack,) = aws["cloudformation"].describe_stacks(StackName=STACK)["Stacks"]
+    stack_id, outputs = stack["StackId"], _outputs(aws)
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+
+    # What moto models, as deployed: cluster, task definition, load balancer, target group, log groups.
+    (cluster,) = aws["ecs"].describe_clusters(clusters=[outputs["ClusterName"]])["clusters"]
+    assert cluster["status"] == "ACTIVE"
+    (service,) = aws["ecs"].describe_services(cluster=outputs["ClusterName"],
+                                              services=[outputs["ServiceName"]])["services"]
+    assert service["desiredCount"] == 1
+    task = aws["ecs"].describe_task_definition(taskDefinition="echo-task")["taskDefinition"]
+    containers = {c["name"]: c for c in task["containerDefinitions"]}
+    assert set(containers) == {"echo", "nginx"}
+    assert containers["nginx"]["environment"] == [{"name": "BACKEND_HOST", "value": "localhost:8080"}]
+    assert [p["containerPort"] for p in containers["nginx"]["portMappings"]] == [80]
+    assert task["family"] == "echo-task"  # moto drops cpu, memory and the network mode: the templates say them
+    (balancer,) = aws["elbv2"].describe_load_balancers()["LoadBalancers"]
+    assert balancer["Scheme"] == "internet-facing"
+    assert outputs["ServiceUrl"] == f"http://{balancer['DNSName']}"
+    (group,) = aws["elbv2"].describe_target_groups()["TargetGroups"]
+    assert (group["TargetType"], group["Port"], group["HealthCheckIntervalSeconds"]) == ("ip", 80, 10)
+    groups = {g["logGroupName"]: g for g in aws["logs"].describe_log_groups()["logGroups"]}
+    assert groups[outputs["EchoLogGroup"]]["retentionInDays"] == 30
+    assert outputs["NginxLogGroup"] in groups
+    vpc_ids = {v["VpcId"] for v in aws["ec2"].describe_vpcs()["Vpcs"]}
+    (stack_vpc,) = [r["PhysicalResourceId"] for r in aws["cloudformation"].describe_stack_resources(
+        StackName=STACK)["StackResources"] if r.get("ResourceType") == "AWS::EC2::VPC"]
+
+    unchanged = _cdk(local_aws, tmp_path / "v1-diff", "diff", "-c", "env=dev")
+    assert "Number of stacks with differences: 0" in unchanged.stdout + unchanged.stderr
+
+    _cdk(local_aws, tmp_path / "v2", "deploy", "--all", "--require-approval", "never", "-c", "env=dev",
+         "-c", "desired_count=2", "-c", "health_check_interval=15")
+    (stack,) = aws["cloudformation"].describe_stacks(StackName=STACK)["Stacks"]
+    assert (stack["StackId"], stack["StackStatus"]) == (stack_id, "UPDATE_COMPLETE")  # updated in place
+    (service,) = aws["ecs"].describe_services(cluster=outputs["ClusterName"],
+                                              services=[outputs["ServiceName"]])["services"]
+    assert service["desiredCount"] == 2
+    assert {v["VpcId"] for v in aws["ec2"].describe_vpcs()["Vpcs"]} == vpc_ids  # nothing replaced
+    assert _outputs(aws)["ClusterName"] == outputs["ClusterName"]
+
+    changed = _cdk(local_aws, tmp_path / "v2-diff", "diff", "-c", "env=dev")
+    text = changed.stdout + changed.stderr
+    assert "Number of stacks with differences: 1" in text
+    assert "DesiredCount" in text and "HealthCheckIntervalSeconds" in text
+
+    _cdk(local_aws, tmp_path / "destroy", "destroy", "--all", "--force", "-c", "env=dev")
+    assert STACK not in [s["StackName"] for s in aws["cloudformation"].describe_stacks()["Stacks"]]
+    assert stack_vpc not in {v["VpcId"] for v in aws["ec2"].describe_vpcs()["Vpcs"]}
+    assert aws["elbv2"].describe_load_balancers()["LoadBalancers"] == []
