@@ -18,7 +18,10 @@ NGINX_CONTAINER, NGINX_PORT = "nginx", 80
 NGINX_RUNTIME_DIR = "/tmp/nginx-proxy"
 # Inside this repository's images, without curl: echo asks its own /healthz; nginx answers /nginx-ping itself.
 ECHO_HEALTH_COMMAND = ["CMD", "python", "-m", "echo_app.healthcheck"]
-NGINX_HEALTH_COMMAND = ["CMD-SHELL", f"wget -q -T 2 -O /dev/null http://127.0.0.1:{NGINX_PORT}/nginx-ping || exit 1"]
+# (busybox wget: no -T, which crashes Debian's busybox; ECS's own timeout bounds the check.)
+NGINX_HEALTH_COMMAND = [
+    "CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:${LISTEN_PORT:-${SERVER_PORT:-80}}/nginx-ping || exit 1"
+]
 
 # CDK names CloudWatch's retention periods; settings speak in days.
 _RETENTION_BY_DAYS = {

@@ -118,7 +118,7 @@ BACKEND_FAIL_TIMEOUT=${BACKEND_FAIL_TIMEOUT:-10s}
 WORKER_PROCESSES=${WORKER_PROCESSES:-auto}
 WORKER_CONNECTIONS=${WORKER_CONNECTIONS:-1024}
 KEEPALIVE_TIMEOUT=${KEEPALIVE_TIMEOUT:-75s}
-UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-32}
+UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-128}
 UPSTREAM_KEEPALIVE_TIMEOUT=${UPSTREAM_KEEPALIVE_TIMEOUT:-60s}
 CLIENT_MAX_BODY_SIZE=${CLIENT_MAX_BODY_SIZE:-1m}
 PROXY_CONNECT_TIMEOUT=${PROXY_CONNECT_TIMEOUT:-5s}
@@ -149,6 +149,11 @@ check_value ACCESS_LOG "off|$RE_PATH" "off or an absolute path such as /dev/stdo
 check_value ACCESS_LOG_BUFFER "off|$RE_SIZE" "off or an nginx size such as 4k"
 check_value ACCESS_LOG_FLUSH "$RE_TIME" "an nginx time such as 1s"
 
+# nginx opens the access log by name; /dev/stdout cannot be opened when stdout is a
+# socket (systemd's journal, for one), only when it is a pipe, file or terminal.
+if [ "$ACCESS_LOG" = /dev/stdout ] && [ -S /dev/stdout ]; then
+    die "stdout is a socket, which nginx cannot open as /dev/stdout: set ACCESS_LOG to a file path or to off"
+fi
 if [ "$ACCESS_LOG" = off ]; then
     NGINX_ACCESS_LOG=off
 elif [ "$ACCESS_LOG_BUFFER" = off ]; then

