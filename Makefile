@@ -9,12 +9,22 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 LOCAL_PORT ?= 8000
+# More settings for one command, e.g. make local CDK_ARGS="-c desired_count=2"
+CDK_ARGS ?=
 # Debian packages the tests and `make run` start for real: nginx (the proxy), envsubst (its templates),
-# shellcheck (lints its entrypoint), wrk (make bench).
-SYSTEM_PACKAGES := nginx-light gettext-base shellcheck wrk
-SYSTEM_COMMANDS := /usr/sbin/nginx /usr/bin/envsubst /usr/bin/shellcheck /usr/bin/wrk
+# shellcheck (lints its entrypoint), busybox and wget (the image's userland, for its health command),
+# wrk (make bench).
+SYSTEM_PACKAGES := nginx-light gettext-base shellcheck busybox wget wrk
+SYSTEM_COMMANDS := /usr/sbin/nginx /usr/bin/envsubst /usr/bin/shellcheck /bin/busybox /usr/bin/wget /usr/bin/wrk
 
-.PHONY: help install system-packages synth diff deploy destroy test test-fast lint run bench bench-synth clean
+LOCAL_AWS_PORT ?= 4566
+# make local talks only to the local AWS: its endpoint, throwaway credentials, one region. No profile is read.
+LOCAL_AWS := env -u AWS_PROFILE AWS_ENDPOINT_URL=http://localhost:$(LOCAL_AWS_PORT) AWS_ACCESS_KEY_ID=local \
+	AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+LOCAL_TEMPLATE := cdk.out/echo-fargate-$(ENV).template.json
+
+.PHONY: help install system-packages synth diff deploy destroy test test-fast lint run bench bench-synth clean \
+	local local-diff local-destroy local-stop verify
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -39,17 +49,38 @@ system-packages:  ## Install nginx, envsubst, shellcheck and wrk from Debian whe
 	fi
 
 synth: install  ## Synthesize ENV (default dev) into cdk.out
-	$(CDK) synth -c env=$(ENV) -q
+	$(CDK) synth -c env=$(ENV) $(CDK_ARGS) -q
 	@echo "Templates for $(ENV) are in cdk.out/"
 
 diff: install  ## Show what a deploy of ENV would change in your AWS account
-	$(CDK) diff -c env=$(ENV)
+	$(CDK) diff -c env=$(ENV) $(CDK_ARGS)
 
 deploy: install  ## Deploy ENV to your AWS account (needs credentials and a bootstrapped account)
-	$(CDK) deploy -c env=$(ENV) --all
+	$(CDK) deploy -c env=$(ENV) $(CDK_ARGS) --all
 
 destroy: install  ## Delete ENV's stacks from your AWS account
-	$(CDK) destroy -c env=$(ENV) --all
+	$(CDK) destroy -c env=$(ENV) $(CDK_ARGS) --all
+
+local: install  ## Deploy ENV to a local AWS (moto) with the real CDK CLI, run the task, show the URL answering
+	$(BIN)/python -m tools.local_cloud start-aws --port $(LOCAL_AWS_PORT)
+	$(LOCAL_AWS) $(CDK) bootstrap --no-notices
+	$(LOCAL_AWS) $(CDK) deploy --all -c env=$(ENV) $(CDK_ARGS) --require-approval never --no-notices \
+		--outputs-file .run/outputs-$(ENV).json
+	$(BIN)/python -m tools.local_cloud start-task --template $(LOCAL_TEMPLATE) --port $(LOCAL_PORT)
+	$(LOCAL_AWS) $(BIN)/python -m tools.verify --stack echo-fargate-$(ENV) --local-task-url http://127.0.0.1:$(LOCAL_PORT)
+	@echo; echo "The service answers at http://127.0.0.1:$(LOCAL_PORT)/  (make local-stop stops everything)"
+
+local-diff: install  ## cdk diff of ENV against the local AWS
+	$(LOCAL_AWS) $(CDK) diff -c env=$(ENV) $(CDK_ARGS) --no-notices
+
+local-destroy: install  ## cdk destroy of ENV's stacks in the local AWS
+	$(LOCAL_AWS) $(CDK) destroy --all -c env=$(ENV) $(CDK_ARGS) --force --no-notices
+
+local-stop:  ## Stop exactly what make local started (by pid, from .run/)
+	$(BIN)/python -m tools.local_cloud stop
+
+verify: install  ## Check a deployed ENV: ECS service, targets, and the URL (real AWS; uses your credentials)
+	$(BIN)/python -m tools.verify --stack echo-fargate-$(ENV)
 
 test: install  ## Run the whole test suite, integration tests included
 	$(BIN)/ruff check .
@@ -62,7 +93,7 @@ lint: install  ## ruff over the Python code
 	$(BIN)/ruff check .
 
 run: install  ## Run the task here without Docker: echo + nginx on localhost:LOCAL_PORT (Ctrl-C stops both)
-	$(CDK) synth -c env=$(ENV) -c image_source=build -q
+	$(CDK) synth -c env=$(ENV) $(CDK_ARGS) -c image_source=build -q
 	$(BIN)/python -m tools.local_task --template cdk.out/echo-fargate-$(ENV).template.json --port $(LOCAL_PORT)
 
 bench: install  ## wrk: echo direct vs through nginx vs nginx alone, 30 s each at 64 connections

@@ -130,16 +130,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runtime-dir", type=Path, default=ROOT / ".run" / "nginx")
     args = parser.parse_args(argv)
 
+    # Before anything starts: a stop request that arrives while the task is starting must still stop it.
+    stopping = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.append(True))
     try:
         task = LocalTask(container_environments(args.template), listen_port=args.port,
                          runtime_dir=args.runtime_dir, echo_port=args.echo_port).start()
     except (TaskError, OSError) as error:
         print(f"make run: {error}", file=sys.stderr)
         return 1
-
-    stopping = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.append(True))
     print(f"echo task running: {task.url}/ (echo on 127.0.0.1:{task.echo_port}); Ctrl-C stops both", flush=True)
     try:
         while not stopping and task.echo.poll() is None and task.nginx.poll() is None:

@@ -1,0 +1,298 @@
+"""Checks a deployed echo-fargate stack: the ECS service is steady, the load balancer's targets are healthy
+and the service answers. `make verify ENV=dev` runs it after `make deploy`.
+
+It reads the stack's outputs (ClusterName, ServiceName, ServiceUrl), then runs every check in rounds until
+all pass or --deadline passes, so it can follow a deployment that is still rolling out. A deployment that
+ECS has marked FAILED stops it at once. Exit 0: all checks passed (one `ok` line each); 1: one `FAIL` line
+per failed check; 2: bad arguments, or no credentials or region.
+
+    .venv/bin/python -m tools.verify --stack echo-fargate-dev
+    .venv/bin/python -m tools.verify --endpoint-url http://localhost:4566 --url http://127.0.0.1:8000/
+
+Against the local AWS of `make local`, --local-task-url says that the task runs on this machine, not in the
+emulator (moto runs no containers and keeps no load balancer targets): the checks of running tasks, the
+rollout and the targets are then reported as `skip` with that reason, never as passed, and the GET goes
+to the local task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    TokenRetrievalError,
+)
+
+# Problems with the caller's AWS setup, not with the stack: no point checking anything (exit 2).
+SETUP_ERRORS = (NoCredentialsError, PartialCredentialsError, NoRegionError, ProfileNotFound, TokenRetrievalError)
+ABNORMAL_STOP_CODES = {"TaskFailedToStart", "EssentialContainerExited"}
+HTTP_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fatal: bool = False  # waiting cannot fix it: stop now instead of at the deadline
+    skipped: bool = False  # not checkable where it runs (the local AWS); never counts as a pass in the output
+
+    def line(self) -> str:
+        return f"{'skip' if self.skipped else 'ok' if self.ok else 'FAIL'} {self.name}: {self.detail}"
+
+
+def http_get(url: str, timeout: float = HTTP_TIMEOUT) -> tuple[int, str]:
+    """Status and body of a GET; an HTTP error status is an answer too, not an exception."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read(65536).decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(65536).decode("utf-8", "replace")
+
+
+class Verifier:
+    def __init__(self, *, cloudformation: Any, ecs: Any, elbv2: Any,
+                 http_get: Callable[[str], tuple[int, str]] = http_get, stopped_window: float = 600,
+                 task_runs_locally: bool = False) -> None:
+        self.cloudformation, self.ecs, self.elbv2, self.http_get = cloudformation, ecs, elbv2, http_get
+        self.stopped_window = timedelta(seconds=stopped_window)
+        self.task_runs_locally = task_runs_locally
+
+    def verify(self, stack: str, *, url: str | None = None, expect_body: str = "Hello Docker!!",
+               deadline: float = 600, interval: float = 10, sleep: Callable[[float], None] = time.sleep,
+               clock: Callable[[], float] = time.monotonic,
+               progress: Callable[[str], None] | None = None) -> list[Check]:
+        stack_check, outputs = self.read_stack(stack, need_url=url is None)
+        if not stack_check.ok:
+            return [stack_check]
+        url = url or outputs["ServiceUrl"]
+        end = clock() + deadline
+        while True:
+            checks = [stack_check, *self.check_once(outputs["ClusterName"], outputs["ServiceName"], url, expect_body)]
+            failing = [check for check in checks if not check.ok]
+            left = end - clock()
+            if not failing or any(check.fatal for check in failing) or left <= 0:
+                return checks
+            waiting_for = ", ".join(check.name for check in failing)
+            (progress or _to_stderr)(f"verify: waiting for {waiting_for} ({left:.0f} s left)")
+            sleep(min(interval, left))
+
+    def read_stack(self, stack: str, *, need_url: bool) -> tuple[Check, dict[str, str]]:
+        try:
+            (described,) = self.cloudformation.describe_stacks(StackName=stack)["Stacks"]
+        except SETUP_ERRORS:
+            raise
+        except (ClientError, BotoCoreError) as error:  # BotoCoreError: e.g. nothing listens at --endpoint-url
+            where = self.cloudformation.meta.region_name
+            reason = f"stack {stack} not found in {where}" if "does not exist" in str(error) else _aws_reason(error)
+            return Check("stack", False, reason, fatal=True), {}
+        outputs = {item["OutputKey"]: item["OutputValue"] for item in described.get("Outputs", [])}
+        needed = ["ClusterName", "ServiceName"] + (["ServiceUrl"] if need_url else [])
+        if missing := [key for key in needed if key not in outputs]:
+            detail = f"{stack} ({described['StackStatus']}) lacks outputs: {', '.join(missing)}"
+            return Check("stack", False, detail, fatal=True), outputs
+        return Check("stack", True, f"{stack} {described['StackStatus']}"), outputs
+
+    def check_once(self, cluster: str, service_name: str, url: str, expect_body: str) -> list[Check]:
+        names = ("running", "deployment", "failed-tasks", "target-health")
+        try:
+            found = self.ecs.describe_services(cluster=cluster, services=[service_name])["services"]
+        except SETUP_ERRORS:
+            raise
+        except (ClientError, BotoCoreError) as error:
+            return [*(Check(name, False, _aws_reason(error)) for name in names), self.http(url, expect_body)]
+        if not found or found[0]["status"] != "ACTIVE":
+            reason = f"service {service_name} not found (or not ACTIVE) in cluster {cluster}"
+            return [*(Check(name, False, reason, fatal=True) for name in names), self.http(url, expect_body)]
+        service = found[0]
+        if self.task_runs_locally:
+            reason = "the local AWS runs no containers; the task runs on this machine (make run)"
+            return [*(Check(name, True, reason, skipped=True) for name in names), self.http(url, expect_body)]
+        return [
+            self.running(service),
+            self.deployment(service),
+            _guarded("failed-tasks", self.failed_tasks, cluster, service),
+            _guarded("target-health", self.target_health, service),
+            self.http(url, expect_body),
+        ]
+
+    def running(self, service: dict) -> Check:
+        desired, running = service["desiredCount"], service["runningCount"]
+        detail = f"{running}/{desired} tasks running, {service.get('pendingCount', 0)} pending"
+        if desired == 0:
+            return Check("running", False, f"{detail}: desiredCount is 0, the service runs nothing")
+        return Check("running", running == desired, detail)
+
+    def deployment(self, service: dict) -> Check:
+        deployments = service.get("deployments", [])
+        # With the circuit breaker's rollback the failed deployment turns ACTIVE and a new PRIMARY rolls back
+        # to the old task definition, so look for FAILED in every deployment, not only the PRIMARY one.
+        if failed := next((d for d in deployments if d.get("rolloutState") == "FAILED"), None):
+            return Check("deployment", False, f"{failed['id']} FAILED: {failed.get('rolloutStateReason', '')}",
+                         fatal=True)
+        primary = next((d for d in deployments if d["status"] == "PRIMARY"), None)
+        if primary is None:
+            return Check("deployment", False, "the service has no PRIMARY deployment")
+        done = len(deployments) == 1 and primary["runningCount"] == primary["desiredCount"]
+        state = primary.get("rolloutState") or ("COMPLETED" if done else "IN_PROGRESS")  # no rollout tracking
+        revision = primary["taskDefinition"].rsplit("/", 1)[-1]
+        if state == "COMPLETED":
+            return Check("deployment", True, f"{primary['id']} COMPLETED ({revision})")
+        older = f", {len(deployments) - 1} older deployment(s) draining" if len(deployments) > 1 else ""
+        return Check("deployment", False, f"{primary['id']} still {state}: {primary['runningCount']}/"
+                     f"{primary['desiredCount']} tasks of {revision} running{older}")
+
+    def failed_tasks(self, cluster: str, service: dict) -> Check:
+        primary = next((d for d in service.get("deployments", []) if d["status"] == "PRIMARY"), {})
+        failed = primary.get("failedTasks", 0)
+        problems = [f"deployment {primary['id']} counts {failed} failed task(s)"] if failed else []
+        problems += list(self._recent_abnormal_stops(cluster, service["serviceName"]))
+        if problems:
+            shown = problems[:3] + ([f"{len(problems) - 3} more"] if len(problems) > 3 else [])
+            return Check("failed-tasks", False, "; ".join(shown))
+        minutes = self.stopped_window.total_seconds() / 60
+        return Check("failed-tasks", True, f"no failed tasks, no abnormal stops in the last {minutes:g} min")
+
+    def _recent_abnormal_stops(self, cluster: str, service_name: str) -> Iterator[str]:
+        pages = self.ecs.get_paginator("list_tasks").paginate(
+            cluster=cluster, serviceName=service_name, desiredStatus="STOPPED")
+        arns = [arn for page in pages for arn in page["taskArns"]]
+        since = datetime.now(UTC) - self.stopped_window
+        for start in range(0, len(arns), 100):  # DescribeTasks takes at most 100 tasks
+            for task in self.ecs.describe_tasks(cluster=cluster, tasks=arns[start:start + 100])["tasks"]:
+                # AWS filters ListTasks by service already; moto ignores serviceName, the group says it too.
+                stopped_at = task.get("stoppedAt")
+                if task.get("group") != f"service:{service_name}" or (stopped_at and stopped_at < since):
+                    continue
+                reasons = [f"{c['name']} exited {c['exitCode']}" for c in task.get("containers", [])
+                           if c.get("exitCode") not in (None, 0)]
+                if task.get("stopCode") in ABNORMAL_STOP_CODES:
+                    reasons.insert(0, f"{task['stopCode']} ({task.get('stoppedReason', '')})")
+                if reasons:
+                    yield f"task {task['taskArn'].rsplit('/', 1)[-1][:12]} stopped: {', '.join(reasons)}"
+
+    def target_health(self, service: dict) -> Check:
+        groups = [lb["targetGroupArn"] for lb in service.get("loadBalancers", []) if lb.get("targetGroupArn")]
+        if not groups:
+            return Check("target-health", False, "the service has no load balancer target group")
+        total, unhealthy = 0, []
+        for arn in groups:
+            for target in self.elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]:
+                total += 1
+                health, where = target["TargetHealth"], f"{target['Target']['Id']}:{target['Target'].get('Port')}"
+                if health["State"] != "healthy":
+                    unhealthy.append(f"{where} {health['State']} ({health.get('Reason', 'no reason given')})")
+        names = ", ".join(arn.split("/")[1] for arn in groups)
+        if total == 0:
+            return Check("target-health", False, f"no targets registered in {names}")
+        if unhealthy:
+            return Check("target-health", False, f"{len(unhealthy)} of {total} not healthy: {', '.join(unhealthy)}")
+        return Check("target-health", True, f"{total}/{total} targets healthy in {names}")
+
+    def http(self, url: str, expect_body: str) -> Check:
+        try:
+            status, body = self.http_get(url)
+        except (OSError, ValueError, http.client.HTTPException) as error:  # refused, timed out, bad URL, not HTTP
+            return Check("http", False, f"GET {url}: {getattr(error, 'reason', None) or error}")
+        body = body.rstrip("\r\n")  # echo ends its body with a newline
+        if status != 200:
+            return Check("http", False, f"GET {url}: HTTP {status}, expected 200")
+        if body != expect_body:
+            return Check("http", False, f"GET {url}: body {body[:80]!r}, expected {expect_body!r}")
+        return Check("http", True, f"GET {url}: 200 {body!r}")
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _guarded(name: str, check: Callable[..., Check], *args: Any) -> Check:
+    """Runs one check; an AWS error (throttling, access denied) fails that check and the next round retries."""
+    try:
+        return check(*args)
+    except SETUP_ERRORS:
+        raise
+    except (ClientError, BotoCoreError) as error:
+        return Check(name, False, _aws_reason(error))
+
+
+def _aws_reason(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return f"{error.operation_name}: {details.get('Code')}: {details.get('Message')}"
+    return str(error)
+
+
+def aws_clients(region: str | None, endpoint_url: str | None) -> dict[str, Any]:
+    # endpoint_url=None lets boto3 apply AWS_ENDPOINT_URL (and its per-service variants) by itself.
+    session = boto3.Session(region_name=region)
+    return {name: session.client(name, endpoint_url=endpoint_url) for name in ("cloudformation", "ecs", "elbv2")}
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+def _non_negative(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not number >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of 0 or more")
+    return number
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.verify", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", default="echo-fargate-dev", help="CloudFormation stack name")
+    parser.add_argument("--region", help="AWS region (default: boto3's, e.g. AWS_REGION or the profile's)")
+    parser.add_argument("--endpoint-url", type=_http_url, help="an AWS emulator, e.g. http://localhost:4566")
+    parser.add_argument("--deadline", type=_non_negative, default=600, help="seconds to wait for a rollout")
+    parser.add_argument("--interval", type=_non_negative, default=10, help="seconds between rounds of checks")
+    parser.add_argument("--stopped-window", type=_non_negative, default=10,
+                        help="minutes back in which a failed task stop counts")
+    parser.add_argument("--url", type=_http_url, help="URL to GET instead of the stack's ServiceUrl")
+    parser.add_argument("--expect-body", default="Hello Docker!!", help="body the URL must answer")
+    parser.add_argument("--local-task-url", type=_http_url,
+                        help="make local: the task runs here at this URL; skip what the emulator cannot run")
+    args = parser.parse_args(argv)
+    if args.interval == 0:  # a busy loop of AWS calls
+        parser.error("argument --interval: must be above 0")
+
+    try:
+        verifier = Verifier(**aws_clients(args.region, args.endpoint_url), stopped_window=args.stopped_window * 60,
+                            task_runs_locally=args.local_task_url is not None)
+        checks = verifier.verify(args.stack, url=args.local_task_url or args.url, expect_body=args.expect_body,
+                                 deadline=args.deadline, interval=args.interval)
+    except SETUP_ERRORS as error:
+        hint = "pass --region or set AWS_REGION" if isinstance(error, NoRegionError) else "e.g. set AWS_PROFILE"
+        print(f"verify: {error} ({hint})", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    for check in checks:
+        print(check.line())
+    return 0 if all(check.ok for check in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
