@@ -52,6 +52,18 @@ def local_aws(tmp_path_factory):
     log.close()
 
 
+@pytest.fixture(autouse=True)
+def untouched_context_cache():
+    """The CLI caches the local AWS's availability zones in cdk.context.json; the tests leave it as found."""
+    path = ROOT / "cdk.context.json"
+    before = path.read_text() if path.exists() else None
+    yield
+    if before is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_text(before)
+
+
 @pytest.fixture(scope="module")
 def aws(local_aws):
     session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
