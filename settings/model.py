@@ -26,6 +26,12 @@ _HEALTH_CHECK_PATH = re.compile(r"^/[\x21-\x7e]*$")
 _VPC_ID = re.compile(r"^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 _CLUSTER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _IMAGE_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# ECR pull-through cache credentials must live in a secret whose name starts with ecr-pullthroughcache/.
+_PULL_THROUGH_SECRET = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:ecr-pullthroughcache/[A-Za-z0-9/_+=.@-]+$"
+)
+_BRANCH = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
 
 
 def _image_reference(value: str) -> str:
@@ -99,6 +105,25 @@ def _cluster_name(value: str | None) -> str | None:
 def _image_tag(value: str | None) -> str | None:
     if value is not None and not _IMAGE_TAG.match(value):
         raise ValueError("must be an image tag: letters, digits, '_', '.', '-', at most 128, e.g. a commit SHA")
+    return value
+
+
+def _uuid(value: str | None) -> str | None:
+    if value is not None and not _UUID.match(value.lower()):
+        raise ValueError("must be a CircleCI id (a UUID such as 1b2c3d4e-0000-4000-8000-00000000abcd)")
+    return value.lower() if value else value
+
+
+def _pull_through_secret(value: str | None) -> str | None:
+    if value is not None and not _PULL_THROUGH_SECRET.match(value):
+        raise ValueError("must be the ARN of a Secrets Manager secret named ecr-pullthroughcache/..., "
+                         "e.g. arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub")
+    return value
+
+
+def _branch(value: str) -> str:
+    if not _BRANCH.match(value) or ".." in value or value.startswith(("/", "-")):
+        raise ValueError("must be a git branch name such as 'main'")
     return value
 
 
@@ -190,6 +215,23 @@ class Settings(BaseModel):
         None, description="Physical ECS cluster name; unset lets CloudFormation generate one."
     )
     termination_protection: bool = Field(False, description="Protect the stack from `cdk destroy`.")
+    ecr_keep_tagged_images: int = Field(
+        30, ge=1, le=1000, description="Tagged images each ECR repository keeps, newest first (1-1000); "
+        "untagged ones expire after a day."
+    )
+    docker_hub_secret_arn: Annotated[OptionalName, AfterValidator(_pull_through_secret)] = Field(
+        None, description="Secret (`ecr-pullthroughcache/...`) with Docker Hub credentials: adds an ECR "
+        "pull-through cache rule for Docker Hub under `docker-hub/`."
+    )
+    circleci_org_id: Annotated[OptionalName, AfterValidator(_uuid)] = Field(
+        None, description="CircleCI organization id; unset: no CI access stack."
+    )
+    circleci_project_id: Annotated[OptionalName, AfterValidator(_uuid)] = Field(
+        None, description="CircleCI project id: only this project's pipeline may assume the CI roles."
+    )
+    ci_branch: Annotated[str, AfterValidator(_branch)] = Field(
+        "main", description="The one branch whose pipeline may push images and deploy."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -211,6 +253,9 @@ class Settings(BaseModel):
             problems.append(
                 "task_subnets=private: tasks in private subnets need nat_gateways of 1 or more to pull images"
             )
+        if self.circleci_org_id and not self.circleci_project_id:
+            problems.append("circleci_project_id: required with circleci_org_id, so that only this project's "
+                            "pipeline can assume the CI role")
         if self.image_source == "ecr" and self.image_tag is None:
             problems.append("image_tag: required with image_source=ecr, e.g. -c image_tag=$(git rev-parse HEAD)")
         if problems:

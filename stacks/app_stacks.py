@@ -6,7 +6,12 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from settings import Settings
+from stacks.ci_access_stack import CiAccessStack
 from stacks.echo_stack import EchoServiceStack
+from stacks.registry_stack import RegistryStack
+
+# One registry and one CI access per account and region, whichever environment deploys them.
+REGISTRY_STACK, CI_ACCESS_STACK = "echo-fargate-registry", "echo-fargate-ci"
 
 
 def stack_name(settings: Settings) -> str:
@@ -15,8 +20,14 @@ def stack_name(settings: Settings) -> str:
 
 def add_stacks(app: cdk.App, settings: Settings, env: cdk.Environment) -> list[cdk.Stack]:
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    registry = RegistryStack(app, REGISTRY_STACK, settings=settings, env=env,
+                             description="ECR repositories of the echo and nginx-proxy images")
     service = EchoServiceStack(
         app, stack_name(settings), settings=settings, env=env,
         description=f"Echo behind nginx on ECS Fargate behind an Application Load Balancer ({settings.env})",
     )
-    return [service]
+    stacks = [registry, service]
+    if settings.circleci_org_id:
+        stacks.append(CiAccessStack(app, CI_ACCESS_STACK, settings=settings, env=env,
+                                    description="CircleCI OIDC provider and the roles its pipeline may assume"))
+    return stacks

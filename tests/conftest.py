@@ -37,3 +37,14 @@ def built_images(tmp_path_factory) -> Synthesized:
 def ecr_images(tmp_path_factory) -> Synthesized:
     """prod with this repository's images from ECR at a commit tag (image_source=ecr)."""
     return synthesize("prod", tmp_path_factory.mktemp("cdk.out-ecr"), image_source="ecr", image_tag="0a1b2c3d")
+
+
+CIRCLECI_ORG, CIRCLECI_PROJECT = "1b2c3d4e-0000-4000-8000-00000000abcd", "5f6a7b8c-0000-4000-8000-00000000ef01"
+DOCKER_HUB_SECRET = "arn:aws:secretsmanager:us-east-1:111111111111:secret:ecr-pullthroughcache/docker-hub-AbCdEf"
+
+
+@pytest.fixture(scope="session")
+def with_ci(tmp_path_factory) -> Synthesized:
+    """prod with the CircleCI access stack and the Docker Hub pull-through cache."""
+    return synthesize("prod", tmp_path_factory.mktemp("cdk.out-ci"), circleci_org_id=CIRCLECI_ORG,
+                      circleci_project_id=CIRCLECI_PROJECT, docker_hub_secret_arn=DOCKER_HUB_SECRET)

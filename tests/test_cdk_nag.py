@@ -14,6 +14,12 @@ def test_no_unacknowledged_findings(each_env):
     assert report["violations"] == []
 
 
+def test_no_unacknowledged_findings_with_ci_access_and_the_pull_through_cache(with_ci):
+    report = _report(with_ci)
+    assert report["violations"] == []
+    assert "AwsSolutions-IAM5[Resource::*]" in {f["ruleName"] for f in report["suppressedViolations"]}
+
+
 def test_every_acknowledgement_has_a_reason_on_the_resource_it_concerns(each_env):
     suppressed = _report(each_env)["suppressedViolations"]
     assert suppressed, "expected the known, reasoned acknowledgements"

@@ -49,6 +49,13 @@ BAD_VALUES = [
     ({"vpc_id": "vpc-12"}, "vpc_id=vpc-12: must be a VPC id such as 'vpc-0123456789abcdef0'"),
     ({"cluster_name": "my cluster"}, "cluster_name=\"my cluster\": must be 1-255 letters, digits, '-' or '_'"),
     ({"retain_logs": "maybe"}, "retain_logs=maybe: must be a valid boolean"),
+    ({"ecr_keep_tagged_images": "0"}, "ecr_keep_tagged_images=0: must be greater than or equal to 1"),
+    ({"docker_hub_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:dockerhub"},
+     "docker_hub_secret_arn=arn:aws:secretsmanager:us-east-1:123456789012:secret:dockerhub: must be the ARN of a "
+     "Secrets Manager secret named ecr-pullthroughcache/"),
+    ({"circleci_org_id": "my-org"}, "circleci_org_id=my-org: must be a CircleCI id"),
+    ({"circleci_org_id": "1b2c3d4e-0000-4000-8000-00000000abcd"}, "circleci_project_id: required with circleci_org_id"),
+    ({"ci_branch": "../main"}, "ci_branch=../main: must be a git branch name"),
     ({"image_source": "dockerhub"}, "image_source=dockerhub: must be 'public', 'build' or 'ecr'"),
     ({"image_source": "ecr"}, "image_tag: required with image_source=ecr"),
     ({"image_source": "ecr", "image_tag": "v1/2"}, "image_tag=v1/2: must be an image tag"),

@@ -39,6 +39,10 @@ def test_every_stack_matches_its_snapshot(synthesized, snapshot_json, env):
         assert normalized(template) == snapshot_json(name=stack_name)
 
 
+def test_the_ci_access_stack_matches_its_snapshot(with_ci, snapshot_json):
+    assert normalized(with_ci.templates["echo-fargate-ci"]) == snapshot_json(name="echo-fargate-ci")
+
+
 def test_normalization_hides_hashes_only():
     digest = "a" * 64
     template = {"Resources": {"Asset": {"Properties": {"Image": f"123.dkr.ecr/x:{digest}", "Port": 80}}}}

@@ -55,13 +55,14 @@ def test_own_images_get_health_checks_read_only_roots_and_a_healthy_dependency(r
 
 
 def test_ecr_images_are_the_two_repositories_at_the_tag(ecr_images):
-    for name, repository in (("echo", "echo"), ("nginx", "nginx-proxy")):
+    for name, repository in (("echo", "echo-fargate/echo"), ("nginx", "echo-fargate/nginx-proxy")):
         image = json.dumps(_containers(ecr_images)[name]["Image"])
         assert f"/{repository}:0a1b2c3d" in image
     (policy,) = ecr_images.template().find_resources("AWS::IAM::Policy").values()
     pulls = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "ecr:BatchGetImage" in s["Action"]]
     (pull,) = pulls
-    assert sorted(json.dumps(r).split(":repository/")[1][:-4] for r in pull["Resource"]) == ["echo", "nginx-proxy"]
+    assert sorted(json.dumps(r).split(":repository/")[1][:-4] for r in pull["Resource"]) == [
+        "echo-fargate/echo", "echo-fargate/nginx-proxy"]
 
 
 @pytest.mark.parametrize("variant", ["built_images", "ecr_images"])

@@ -1,0 +1,60 @@
+"""CircleCI's way into the account: its OIDC identity provider and the roles its pipeline may assume.
+
+No IAM users and no access keys: a job exchanges its short-lived CircleCI OIDC token (CIRCLE_OIDC_TOKEN_V2,
+whose subject names the project and the branch) for one hour of a role's credentials.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.compliance import acknowledge
+
+# The roles `cdk bootstrap` creates (default qualifier). Deploying means assuming these, not holding
+# CloudFormation or IAM rights directly; the lookup role alone is read-only.
+BOOTSTRAP_QUALIFIER = "hnb659fds"
+DEPLOY_BOOTSTRAP_ROLES = ("deploy", "file-publishing", "image-publishing", "lookup")
+READ_ONLY_BOOTSTRAP_ROLES = ("lookup",)
+
+
+class CircleCiAccess(Construct):
+    """`deploy_role`: the CI branch of one project, may push the images and deploy. `diff_role`: any branch of
+    that project, may only read (the CDK lookup role), enough for `cdk diff` on pull requests."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, org_id: str, project_id: str, branch: str,
+                 repositories: list[ecr.IRepository]) -> None:
+        super().__init__(scope, construct_id)
+        issuer = f"oidc.circleci.com/org/{org_id}"
+        self.provider = iam.OidcProviderNative(self, "Provider", url=f"https://{issuer}", client_ids=[org_id])
+
+        project_subject = f"org/{org_id}/project/{project_id}/user/*/vcs-origin/*/vcs-ref/"
+        self.deploy_role = self._role("DeployRole", issuer, f"{project_subject}refs/heads/{branch}",
+                                      f"CircleCI project {project_id}, branch {branch}: push images, deploy")
+        for repository in repositories:
+            repository.grant_pull_push(self.deploy_role)
+        self._may_assume(self.deploy_role, DEPLOY_BOOTSTRAP_ROLES)
+        acknowledge(self.deploy_role, "IAM5[Resource::*]", "ecr:GetAuthorizationToken has no resource-level "
+                    "permissions; pushes are limited to the two repositories.")
+
+        self.diff_role = self._role("DiffRole", issuer, f"{project_subject}*",
+                                    f"CircleCI project {project_id}, any branch: read-only, for cdk diff")
+        self._may_assume(self.diff_role, READ_ONLY_BOOTSTRAP_ROLES)
+
+    def _role(self, construct_id: str, issuer: str, subject: str, description: str) -> iam.Role:
+        principal = iam.WebIdentityPrincipal(self.provider.open_id_connect_provider_arn, conditions={
+            "StringEquals": {f"{issuer}:aud": issuer.rsplit("/", 1)[1]},
+            "StringLike": {f"{issuer}:sub": subject},
+        })
+        return iam.Role(self, construct_id, assumed_by=principal, description=description,
+                        max_session_duration=Duration.hours(1))
+
+    def _may_assume(self, role: iam.Role, bootstrap_roles: tuple[str, ...]) -> None:
+        stack = Stack.of(self)
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["sts:AssumeRole", "sts:TagSession"],
+            resources=[f"arn:{stack.partition}:iam::{stack.account}:role/cdk-{BOOTSTRAP_QUALIFIER}-{name}-role-"
+                       f"{stack.account}-{stack.region}" for name in bootstrap_roles],
+        ))

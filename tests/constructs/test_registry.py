@@ -1,0 +1,66 @@
+"""The in-house registry: two ECR repositories, scanned, immutable, encrypted, pruned, retained."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import DOCKER_HUB_SECRET
+from tests.synth import ENVIRONMENTS, synthesize
+
+REGISTRY = "echo-fargate-registry"
+
+
+def _repositories(synth) -> dict[str, dict]:
+    found = synth.template(REGISTRY).find_resources("AWS::ECR::Repository")
+    return {r["Properties"]["RepositoryName"]: r for r in found.values()}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_environment_has_the_registry_stack(synthesized, env):
+    assert set(_repositories(synthesized[env])) == {"echo-fargate/echo", "echo-fargate/nginx-proxy"}
+
+
+def test_repositories_scan_on_push_keep_tags_immutable_and_encrypt(dev):
+    for repository in _repositories(dev).values():
+        props = repository["Properties"]
+        assert props["ImageScanningConfiguration"] == {"ScanOnPush": True}
+        assert props["ImageTagMutability"] == "IMMUTABLE"
+        # AES-256 is ECR's at-rest default, so CDK leaves the property out; a KMS key would show here.
+        assert props.get("EncryptionConfiguration", {"EncryptionType": "AES256"}) == {"EncryptionType": "AES256"}
+        assert (repository["DeletionPolicy"], repository["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_lifecycle_expires_untagged_after_a_day_and_keeps_the_newest_tagged(dev, tmp_path):
+    for repository in _repositories(dev).values():
+        rules = json.loads(repository["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
+        assert [r["selection"] for r in rules] == [
+            {"tagStatus": "untagged", "countType": "sinceImagePushed", "countNumber": 1, "countUnit": "days"},
+            {"tagStatus": "tagged", "tagPatternList": ["*"], "countType": "imageCountMoreThan", "countNumber": 30},
+        ]
+        assert all(r["action"] == {"type": "expire"} for r in rules)
+    kept = synthesize("dev", tmp_path, ecr_keep_tagged_images="5")
+    for repository in _repositories(kept).values():
+        rules = json.loads(repository["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
+        assert rules[1]["selection"]["countNumber"] == 5
+
+
+def test_outputs_are_the_repository_uris(dev):
+    outputs = dev.template(REGISTRY).find_outputs("*")
+    assert set(outputs) == {"EchoRepositoryUri", "NginxRepositoryUri"}
+
+
+def test_no_pull_through_cache_without_docker_hub_credentials(dev):
+    dev.template(REGISTRY).resource_count_is("AWS::ECR::PullThroughCacheRule", 0)
+
+
+def test_pull_through_cache_for_docker_hub_with_the_secret(with_ci):
+    template = with_ci.template(REGISTRY)
+    template.has_resource_properties("AWS::ECR::PullThroughCacheRule", {
+        "EcrRepositoryPrefix": "docker-hub",
+        "UpstreamRegistry": "docker-hub",
+        "UpstreamRegistryUrl": "registry-1.docker.io",
+        "CredentialArn": DOCKER_HUB_SECRET,
+    })
+    assert "DockerHubCachePrefix" in template.find_outputs("*")
