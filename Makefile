@@ -22,6 +22,9 @@ LOCAL_AWS_PORT ?= 4566
 LOCAL_AWS := env -u AWS_PROFILE AWS_ENDPOINT_URL=http://localhost:$(LOCAL_AWS_PORT) AWS_ACCESS_KEY_ID=local \
 	AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 LOCAL_TEMPLATE := cdk.out/echo-fargate-$(ENV).template.json
+# A make-believe CircleCI organization and project, so that the CI access stack deploys locally too.
+LOCAL_CI_ARGS := -c circleci_org_id=00000000-0000-4000-8000-00000000c1c1 \
+	-c circleci_project_id=00000000-0000-4000-8000-000000000001
 
 .PHONY: help install system-packages synth diff deploy destroy test test-fast lint run bench bench-synth clean \
 	local local-diff local-destroy local-stop verify
@@ -64,17 +67,17 @@ destroy: install  ## Delete ENV's stacks from your AWS account
 local: install  ## Deploy ENV to a local AWS (moto) with the real CDK CLI, run the task, show the URL answering
 	$(BIN)/python -m tools.local_cloud start-aws --port $(LOCAL_AWS_PORT)
 	$(LOCAL_AWS) $(CDK) bootstrap --no-notices
-	$(LOCAL_AWS) $(CDK) deploy --all -c env=$(ENV) $(CDK_ARGS) --require-approval never --no-notices \
+	$(LOCAL_AWS) $(CDK) deploy --all -c env=$(ENV) $(LOCAL_CI_ARGS) $(CDK_ARGS) --require-approval never --no-notices \
 		--outputs-file .run/outputs-$(ENV).json
 	$(BIN)/python -m tools.local_cloud start-task --template $(LOCAL_TEMPLATE) --port $(LOCAL_PORT)
 	$(LOCAL_AWS) $(BIN)/python -m tools.verify --stack echo-fargate-$(ENV) --local-task-url http://127.0.0.1:$(LOCAL_PORT)
 	@echo; echo "The service answers at http://127.0.0.1:$(LOCAL_PORT)/  (make local-stop stops everything)"
 
 local-diff: install  ## cdk diff of ENV against the local AWS
-	$(LOCAL_AWS) $(CDK) diff -c env=$(ENV) $(CDK_ARGS) --no-notices
+	$(LOCAL_AWS) $(CDK) diff -c env=$(ENV) $(LOCAL_CI_ARGS) $(CDK_ARGS) --no-notices
 
 local-destroy: install  ## cdk destroy of ENV's stacks in the local AWS
-	$(LOCAL_AWS) $(CDK) destroy --all -c env=$(ENV) $(CDK_ARGS) --force --no-notices
+	$(LOCAL_AWS) $(CDK) destroy --all -c env=$(ENV) $(LOCAL_CI_ARGS) $(CDK_ARGS) --force --no-notices
 
 local-stop:  ## Stop exactly what make local started (by pid, from .run/)
 	$(BIN)/python -m tools.local_cloud stop

@@ -111,3 +111,24 @@ def test_deleting_a_stack_with_a_vpc_and_route_tables(fixed):
         with pytest.raises(ClientError, match="has dependencies"):
             cf.delete_stack(StackName="app")
         assert vpc_id in [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]]
+
+
+def test_an_ecr_repository_from_a_template_scans_on_push_and_has_its_lifecycle_policy(fixed):
+    policy = json.dumps({"rules": [{"rulePriority": 1, "selection": {
+        "tagStatus": "untagged", "countType": "sinceImagePushed", "countNumber": 1, "countUnit": "days"},
+        "action": {"type": "expire"}}]})
+    template = {"Resources": {"Repository": {"Type": "AWS::ECR::Repository", "Properties": {
+        "RepositoryName": "team/app", "ImageScanningConfiguration": {"ScanOnPush": True},
+        "ImageTagMutability": "IMMUTABLE", "LifecyclePolicy": {"LifecyclePolicyText": policy}}}}}
+    boto3.client("cloudformation").create_stack(StackName="app", TemplateBody=json.dumps(template))
+    ecr = boto3.client("ecr")
+    (repository,) = ecr.describe_repositories(repositoryNames=["team/app"])["repositories"]
+    assert repository["imageTagMutability"] == "IMMUTABLE"  # moto gets this one right either way
+    if fixed:
+        assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
+        assert json.loads(ecr.get_lifecycle_policy(repositoryName="team/app")["lifecyclePolicyText"]) == \
+            json.loads(policy)
+    else:
+        assert repository["imageScanningConfiguration"] != {"scanOnPush": True}
+        with pytest.raises(ClientError, match="LifecyclePolicyNotFound"):
+            ecr.get_lifecycle_policy(repositoryName="team/app")

@@ -11,7 +11,10 @@ and moto 5.2.5 gets wrong, fixed to match AWS. Nothing else is changed, and no t
 4. Deleting a stack with an AWS::EC2::RouteTable (every CDK VPC): moto cannot delete route tables through
    CloudFormation, so the VPC keeps them and its own deletion fails with "has dependencies"
    (`cdk destroy` fails, half-done). The route table's subnet associations go with the stack too.
-5. ExecuteChangeSet: AWS recomputes the stack's outputs from the new template; moto keeps the outputs of
+5. AWS::ECR::Repository: moto keeps the template's ImageScanningConfiguration in CloudFormation's casing
+   (`ScanOnPush`), which its ECR API then does not see (DescribeRepositories shows no scan on push), and
+   drops the LifecyclePolicy. AWS applies both.
+6. ExecuteChangeSet: AWS recomputes the stack's outputs from the new template; moto keeps the outputs of
    the template the stack was created with (none, for a stack created through a change set), so
    `cdk deploy` prints no outputs and the verifier finds none.
 
@@ -28,12 +31,14 @@ from moto.cloudformation.exceptions import CloudFormationError
 from moto.cloudformation.models import CloudFormationBackend, Stack
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.route_tables import RouteTable
+from moto.ecr.models import Repository, ecr_backends
 
 # moto's own versions, called by the fixes; taken before any fix is installed.
 _original_delete_change_set = CloudFormationBackend.delete_change_set
 _original_execute_change_set = CloudFormationBackend.execute_change_set
 _original_describe_change_set = CloudFormationBackend.describe_change_set
 _original_stack_parameters = Stack.stack_parameters
+_original_create_repository = Repository.create_from_cloudformation_json.__func__
 _SSM_PARAMETER_TYPE = "AWS::SSM::Parameter::Value"
 
 
@@ -92,12 +97,25 @@ def _delete_route_table(cls, resource_name: str, cloudformation_json: dict, acco
     backend.delete_route_table(resource_name)
 
 
+def _create_repository(cls, resource_name: str, cloudformation_json: dict, account_id: str, region_name: str,
+                       **kwargs) -> Repository:
+    properties = dict(cloudformation_json.get("Properties", {}))
+    if scanning := properties.get("ImageScanningConfiguration"):
+        properties["ImageScanningConfiguration"] = {"scanOnPush": scanning.get("ScanOnPush", False)}
+    repository = _original_create_repository(cls, resource_name, {**cloudformation_json, "Properties": properties},
+                                             account_id, region_name, **kwargs)
+    if policy := properties.get("LifecyclePolicy", {}).get("LifecyclePolicyText"):
+        ecr_backends[account_id][region_name].put_lifecycle_policy(repository.registry_id, repository.name, policy)
+    return repository
+
+
 _FIXES = [
     (CloudFormationBackend, "delete_change_set", _delete_change_set),
     (CloudFormationBackend, "execute_change_set", _execute_change_set),
     (CloudFormationBackend, "describe_change_set", _describe_change_set),
     (Stack, "stack_parameters", property(_stack_parameters)),
     (RouteTable, "delete_from_cloudformation_json", classmethod(_delete_route_table)),
+    (Repository, "create_from_cloudformation_json", classmethod(_create_repository)),
 ]
 _ORIGINALS = {(owner, name): owner.__dict__.get(name) for owner, name, _ in _FIXES}
 

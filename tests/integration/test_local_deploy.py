@@ -4,6 +4,7 @@ in-place update), diff shows the change, destroy."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -19,6 +20,15 @@ from tests.synth import ROOT
 
 pytestmark = pytest.mark.integration
 STACK = "echo-fargate-dev"
+# As `make local` does: a make-believe CircleCI organization, so that the CI access stack deploys too.
+CI_IDS = ("-c", "circleci_org_id=00000000-0000-4000-8000-00000000c1c1",
+          "-c", "circleci_project_id=00000000-0000-4000-8000-000000000001")
+MANIFEST = json.dumps({
+    "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
+               "digest": "sha256:" + "a" * 64},
+    "layers": [],
+})
 
 
 def _free_port() -> int:
@@ -69,7 +79,7 @@ def aws(local_aws):
     session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
     endpoint = local_aws["AWS_ENDPOINT_URL"]
     return {name: session.client(name, endpoint_url=endpoint)
-            for name in ("cloudformation", "ecs", "elbv2", "logs", "ec2")}
+            for name in ("cloudformation", "ecs", "elbv2", "logs", "ec2", "ecr", "iam")}
 
 
 def _cdk(env: dict, outdir, *args: str) -> subprocess.CompletedProcess:
@@ -87,7 +97,8 @@ def _outputs(aws) -> dict[str, str]:
 def test_bootstrap_deploy_diff_update_destroy(local_aws, aws, tmp_path):
     _cdk(local_aws, tmp_path / "boot", "bootstrap")
 
-    deployed = _cdk(local_aws, tmp_path / "v1", "deploy", "--all", "--require-approval", "never", "-c", "env=dev")
+    deployed = _cdk(local_aws, tmp_path / "v1", "deploy", "--all", "--require-approval", "never", "-c", "env=dev",
+                    *CI_IDS)
     assert f"{STACK}.ServiceUrl = http://" in deployed.stdout + deployed.stderr
     (stack,) = aws["cloudformation"].describe_stacks(StackName=STACK)["Stacks"]
     stack_id, outputs = stack["StackId"], _outputs(aws)
@@ -117,10 +128,12 @@ def test_bootstrap_deploy_diff_update_destroy(local_aws, aws, tmp_path):
     (stack_vpc,) = [r["PhysicalResourceId"] for r in aws["cloudformation"].describe_stack_resources(
         StackName=STACK)["StackResources"] if r.get("ResourceType") == "AWS::EC2::VPC"]
 
-    unchanged = _cdk(local_aws, tmp_path / "v1-diff", "diff", "-c", "env=dev")
+    _check_registry_and_ci_access(aws)
+
+    unchanged = _cdk(local_aws, tmp_path / "v1-diff", "diff", "-c", "env=dev", *CI_IDS)
     assert "Number of stacks with differences: 0" in unchanged.stdout + unchanged.stderr
 
-    _cdk(local_aws, tmp_path / "v2", "deploy", "--all", "--require-approval", "never", "-c", "env=dev",
+    _cdk(local_aws, tmp_path / "v2", "deploy", "--all", "--require-approval", "never", "-c", "env=dev", *CI_IDS,
          "-c", "desired_count=2", "-c", "health_check_interval=15")
     (stack,) = aws["cloudformation"].describe_stacks(StackName=STACK)["Stacks"]
     assert (stack["StackId"], stack["StackStatus"]) == (stack_id, "UPDATE_COMPLETE")  # updated in place
@@ -130,12 +143,45 @@ def test_bootstrap_deploy_diff_update_destroy(local_aws, aws, tmp_path):
     assert {v["VpcId"] for v in aws["ec2"].describe_vpcs()["Vpcs"]} == vpc_ids  # nothing replaced
     assert _outputs(aws)["ClusterName"] == outputs["ClusterName"]
 
-    changed = _cdk(local_aws, tmp_path / "v2-diff", "diff", "-c", "env=dev")
+    changed = _cdk(local_aws, tmp_path / "v2-diff", "diff", "-c", "env=dev", *CI_IDS)
     text = changed.stdout + changed.stderr
     assert "Number of stacks with differences: 1" in text
     assert "DesiredCount" in text and "HealthCheckIntervalSeconds" in text
 
-    _cdk(local_aws, tmp_path / "destroy", "destroy", "--all", "--force", "-c", "env=dev")
-    assert STACK not in [s["StackName"] for s in aws["cloudformation"].describe_stacks()["Stacks"]]
+    _cdk(local_aws, tmp_path / "destroy", "destroy", "--all", "--force", "-c", "env=dev", *CI_IDS)
+    assert not [s["StackName"] for s in aws["cloudformation"].describe_stacks()["Stacks"]
+                if s["StackName"].startswith("echo-fargate")]
+    # The repositories are retained on purpose: they hold what a rollback would deploy.
+    assert {"echo-fargate/echo", "echo-fargate/nginx-proxy"} <= {
+        r["repositoryName"] for r in aws["ecr"].describe_repositories()["repositories"]}
     assert stack_vpc not in {v["VpcId"] for v in aws["ec2"].describe_vpcs()["Vpcs"]}
     assert aws["elbv2"].describe_load_balancers()["LoadBalancers"] == []
+
+
+def _check_registry_and_ci_access(aws) -> None:
+    ecr = aws["ecr"]
+    repositories = {r["repositoryName"]: r for r in ecr.describe_repositories()["repositories"]}
+    for name in ("echo-fargate/echo", "echo-fargate/nginx-proxy"):
+        assert repositories[name]["imageTagMutability"] == "IMMUTABLE"
+        assert repositories[name]["imageScanningConfiguration"] == {"scanOnPush": True}
+        rules = json.loads(ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"])["rules"]
+        assert [r["selection"]["tagStatus"] for r in rules] == ["untagged", "tagged"]
+
+    # A push as the pipeline makes it: a manifest under the commit SHA; the same tag again is refused.
+    pushed = ecr.put_image(repositoryName="echo-fargate/echo", imageManifest=MANIFEST, imageTag="0a1b2c3d")
+    assert pushed["image"]["imageId"]["imageTag"] == "0a1b2c3d"
+    # AWS answers ImageTagAlreadyExistsException; moto refuses too, under the name ImageAlreadyExistsException.
+    with pytest.raises((ecr.exceptions.ImageTagAlreadyExistsException, ecr.exceptions.ImageAlreadyExistsException)):
+        ecr.put_image(repositoryName="echo-fargate/echo", imageManifest=MANIFEST.replace("a" * 64, "b" * 64),
+                      imageTag="0a1b2c3d")
+
+    # moto's CloudFormation skips AWS::IAM::OIDCProvider (README, Known limits): the roles are what it models.
+    (ci,) = aws["cloudformation"].describe_stacks(StackName="echo-fargate-ci")["Stacks"]
+    role_names = [o["OutputValue"].rsplit("/", 1)[1] for o in ci["Outputs"]]
+    for name in role_names:
+        role = aws["iam"].get_role(RoleName=name)["Role"]
+        (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+        assert statement["Condition"]["StringEquals"] == {
+            "oidc.circleci.com/org/00000000-0000-4000-8000-00000000c1c1:aud": "00000000-0000-4000-8000-00000000c1c1"}
+        assert role["MaxSessionDuration"] == 3600
