@@ -66,9 +66,13 @@ destroy: install  ## Delete ENV's stacks from your AWS account
 
 local: install  ## Deploy ENV to a local AWS (moto) with the real CDK CLI, run the task, show the URL answering
 	$(BIN)/python -m tools.local_cloud start-aws --port $(LOCAL_AWS_PORT)
-	$(LOCAL_AWS) $(CDK) bootstrap --no-notices
+	@# The CLI caches the local AWS's availability zones in cdk.context.json: put the file back as it was.
+	@[ ! -f cdk.context.json ] || cp cdk.context.json .run/cdk.context.json.before
+	$(LOCAL_AWS) $(CDK) bootstrap --no-notices && \
 	$(LOCAL_AWS) $(CDK) deploy --all -c env=$(ENV) $(LOCAL_CI_ARGS) $(CDK_ARGS) --require-approval never --no-notices \
-		--outputs-file .run/outputs-$(ENV).json
+		--outputs-file .run/outputs-$(ENV).json; status=$$?; \
+	if [ -f .run/cdk.context.json.before ]; then mv .run/cdk.context.json.before cdk.context.json; \
+	else rm -f cdk.context.json; fi; exit $$status
 	$(BIN)/python -m tools.local_cloud start-task --template $(LOCAL_TEMPLATE) --port $(LOCAL_PORT)
 	$(LOCAL_AWS) $(BIN)/python -m tools.verify --stack echo-fargate-$(ENV) --local-task-url http://127.0.0.1:$(LOCAL_PORT)
 	@echo; echo "The service answers at http://127.0.0.1:$(LOCAL_PORT)/  (make local-stop stops everything)"
