@@ -27,7 +27,7 @@ LOCAL_CI_ARGS := -c circleci_org_id=00000000-0000-4000-8000-00000000c1c1 \
 	-c circleci_project_id=00000000-0000-4000-8000-000000000001
 
 .PHONY: help install system-packages synth diff deploy destroy test test-fast lint run bench bench-synth clean \
-	local local-diff local-destroy local-stop verify
+	local local-diff local-destroy local-stop verify report
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -105,6 +105,9 @@ run: install  ## Run the task here without Docker: echo + nginx on localhost:LOC
 
 bench: install  ## wrk: echo direct vs through nginx vs nginx alone, 30 s each at 64 connections
 	$(BIN)/python -m tools.bench_data_path --duration 30 --connections 64
+
+report: install  ## Monthly cost and rolling-deploy wait per environment, beside the stock ecs_patterns service
+	$(BIN)/python -m tools.report
 
 bench-synth: install  ## Time `cdk synth` of this app against an empty CDK app (medians)
 	$(BIN)/python bench/synth_bench.py

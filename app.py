@@ -26,14 +26,24 @@ def main(app: cdk.App | None = None) -> int:
     # CDK's CLI sets these from the current credentials; without them the stacks are environment-agnostic,
     # which is fine for everything but the `vpc_id` lookup.
     env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
-    if settings.vpc_id and not (env.account and env.region):
-        print(f"Configuration error:\n  - vpc_id={settings.vpc_id}: looking up a VPC needs an account and region; "
-              "run with AWS credentials (the CDK CLI then sets CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION)",
-              file=sys.stderr)
+    if problems := _environment_problems(settings, env):
+        print("Configuration error:\n" + "\n".join(f"  - {problem}" for problem in problems), file=sys.stderr)
         return 2
     add_stacks(app, settings, env)
     app.synth()
     return 0
+
+
+def _environment_problems(settings, env: cdk.Environment) -> list[str]:
+    hint = "run with AWS credentials and a region (the CDK CLI then sets CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION)"
+    problems = []
+    for name in ("vpc_id", "hosted_zone_name"):
+        if getattr(settings, name) and not (env.account and env.region):
+            problems.append(f"{name}={getattr(settings, name)}: the lookup needs an account and region; {hint}")
+    if settings.access_logs and not env.region:
+        problems.append(f"access_logs=true: the load balancer's log delivery depends on the region; {hint}, "
+                        "or set access_logs=false")
+    return problems
 
 
 if __name__ == "__main__":

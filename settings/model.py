@@ -32,6 +32,9 @@ _PULL_THROUGH_SECRET = re.compile(
     r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:ecr-pullthroughcache/[A-Za-z0-9/_+=.@-]+$"
 )
 _BRANCH = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
+_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def _image_reference(value: str) -> str:
@@ -127,6 +130,24 @@ def _branch(value: str) -> str:
     return value
 
 
+def _certificate_arn(value: str | None) -> str | None:
+    if value is not None and not _CERTIFICATE_ARN.match(value):
+        raise ValueError("must be an ACM certificate ARN, e.g. arn:aws:acm:us-east-1:123456789012:certificate/<uuid>")
+    return value
+
+
+def _domain(value: str | None) -> str | None:
+    if value is not None and not _DOMAIN.match(value.lower().rstrip(".")):
+        raise ValueError("must be a DNS name such as echo.example.com")
+    return value.lower().rstrip(".") if value else value
+
+
+def _email(value: str | None) -> str | None:
+    if value is not None and not _EMAIL.match(value):
+        raise ValueError("must be an email address")
+    return value
+
+
 def _log_retention(value: int) -> int:
     if value not in aws_limits.LOG_RETENTION_DAYS:
         allowed = ", ".join(str(days) for days in aws_limits.LOG_RETENTION_DAYS)
@@ -215,6 +236,48 @@ class Settings(BaseModel):
         None, description="Physical ECS cluster name; unset lets CloudFormation generate one."
     )
     termination_protection: bool = Field(False, description="Protect the stack from `cdk destroy`.")
+    min_tasks: int | None = Field(
+        None, ge=1, le=100, description="Autoscaling floor (1-100; with `max_tasks`); unset: a fixed `desired_count`."
+    )
+    max_tasks: int | None = Field(None, ge=1, le=100, description="Autoscaling ceiling (1-100, at least `min_tasks`).")
+    scale_cpu_percent: int = Field(60, ge=10, le=90, description="Autoscaling target: average CPU % (10-90).")
+    scale_requests_per_task: int = Field(
+        1000, ge=10, le=100000, description="Autoscaling target: load balancer requests per task per minute."
+    )
+    certificate_arn: Annotated[OptionalName, AfterValidator(_certificate_arn)] = Field(
+        None, description="ACM certificate for HTTPS; unset and no `domain_name`: HTTP only."
+    )
+    domain_name: Annotated[OptionalName, AfterValidator(_domain)] = Field(
+        None, description="Serve HTTPS at this name: a DNS-validated certificate (unless `certificate_arn`) and "
+        "an alias record in `hosted_zone_name`."
+    )
+    hosted_zone_name: Annotated[OptionalName, AfterValidator(_domain)] = Field(
+        None, description="Route 53 public zone holding `domain_name` (looked up once, cached in cdk.context.json)."
+    )
+    monitoring: bool = Field(True, description="Alarms (ALB and target 5xx, unhealthy hosts, p99 latency, CPU, "
+                             "memory) to an SNS topic, the release alarms as ECS deployment alarms, a dashboard.")
+    alarm_email: Annotated[OptionalName, AfterValidator(_email)] = Field(
+        None, description="Subscribe this address to the alarm topic."
+    )
+    deployment_strategy: Literal["rolling", "blue_green"] = Field(
+        "rolling", description="`rolling`, or ECS-native `blue_green` (alternate target group, listener rule, bake)."
+    )
+    bake_time_minutes: int = Field(
+        5, ge=0, le=1440, description="Blue/green: minutes the new tasks take all traffic before the old go (0-1440)."
+    )
+    cpu_architecture: Literal["x86_64", "arm64"] = Field(
+        "x86_64", description="Task CPU architecture; `arm64` (20 % cheaper) needs this repository's images."
+    )
+    spot: int = Field(0, ge=0, le=100, description="Percent of tasks on FARGATE_SPOT (0-100; up to 70 % cheaper, "
+                      "may be interrupted).")
+    container_insights: bool = Field(False, description="CloudWatch Container Insights on the cluster (billed per "
+                                     "metric).")
+    enable_exec: bool = Field(False, description="ECS Exec: shell access to running containers, through SSM.")
+    access_logs: bool = Field(True, description="Load balancer access logs to an encrypted, TLS-only, retained "
+                              "bucket that expires them after `log_retention_days`.")
+    flow_logs: bool = Field(True, description="VPC flow logs to CloudWatch Logs (a VPC this app creates).")
+    waf: bool = Field(False, description="AWS WAF on the load balancer with AWS managed rule groups (about $8 a "
+                      "month).")
     ecr_keep_tagged_images: int = Field(
         30, ge=1, le=1000, description="Tagged images each ECR repository keeps, newest first (1-1000); "
         "untagged ones expire after a day."
@@ -253,6 +316,22 @@ class Settings(BaseModel):
             problems.append(
                 "task_subnets=private: tasks in private subnets need nat_gateways of 1 or more to pull images"
             )
+        if (self.min_tasks is None) != (self.max_tasks is None):
+            problems.append("min_tasks/max_tasks: set both for autoscaling, or neither for a fixed desired_count")
+        elif self.min_tasks is not None and self.min_tasks > self.max_tasks:
+            problems.append(f"min_tasks={self.min_tasks}: must not exceed max_tasks ({self.max_tasks})")
+        if self.domain_name and not self.hosted_zone_name:
+            problems.append("domain_name: needs hosted_zone_name, the Route 53 zone its alias record goes into")
+        if self.hosted_zone_name and not self.domain_name:
+            problems.append("hosted_zone_name: only used with domain_name")
+        if self.domain_name and self.hosted_zone_name and not (
+                self.domain_name == self.hosted_zone_name or self.domain_name.endswith("." + self.hosted_zone_name)):
+            problems.append(f"domain_name={self.domain_name}: is not in hosted_zone_name ({self.hosted_zone_name})")
+        if self.cpu_architecture == "arm64" and self.image_source == "public":
+            problems.append("cpu_architecture=arm64: the seed's public images are amd64 only; use image_source=build "
+                            "or ecr")
+        if self.alarm_email and not self.monitoring:
+            problems.append("alarm_email: needs monitoring=true (there is no alarm topic without it)")
         if self.circleci_org_id and not self.circleci_project_id:
             problems.append("circleci_project_id: required with circleci_org_id, so that only this project's "
                             "pipeline can assume the CI role")
@@ -266,6 +345,14 @@ class Settings(BaseModel):
     def own_images(self) -> bool:
         """This repository's images (built or from ECR): they have health commands and a /healthz path."""
         return self.image_source != "public"
+
+    @property
+    def autoscaling(self) -> bool:
+        return self.min_tasks is not None
+
+    @property
+    def https(self) -> bool:
+        return bool(self.certificate_arn or self.domain_name)
 
     @property
     def target_health_check_path(self) -> str:

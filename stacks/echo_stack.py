@@ -1,4 +1,5 @@
-"""The echo/nginx service stack: composes the network, task, load balancer and service; exports outputs."""
+"""The echo/nginx service stack: composes the network, task, load balancer, service, their hardening and
+monitoring; exports the outputs."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from settings import Settings
-from stacks.echo_service import EchoService
+from stacks.access_logs import AccessLogBucket
+from stacks.echo_service import Capacity, EchoService
 from stacks.echo_task import EchoTask
 from stacks.load_balancer import PublicLoadBalancer, TargetHealthCheck
+from stacks.monitoring import ServiceMonitoring
 from stacks.network import Network
+from stacks.tls import ServiceCertificate
+from stacks.web_firewall import WebFirewall
 
 
 class EchoServiceStack(Stack):
@@ -19,13 +24,19 @@ class EchoServiceStack(Stack):
         Tags.of(self).add("environment", settings.env)
 
         network = Network(self, "Network", max_azs=settings.max_azs, nat_gateways=settings.nat_gateways,
-                          vpc_id=settings.vpc_id)
+                          vpc_id=settings.vpc_id,
+                          flow_logs_retention_days=settings.log_retention_days if settings.flow_logs else None)
         task = EchoTask(
             self, "Task", cpu=settings.cpu, memory=settings.memory, image_source=settings.image_source,
             echo_image=settings.echo_image, nginx_image=settings.nginx_image, image_tag=settings.image_tag,
-            backend_host=settings.backend_host,
+            backend_host=settings.backend_host, cpu_architecture=settings.cpu_architecture,
             log_retention_days=settings.log_retention_days, retain_logs=settings.retain_logs,
         )
+        tls = ServiceCertificate(self, "Tls", certificate_arn=settings.certificate_arn,
+                                 domain_name=settings.domain_name, hosted_zone_name=settings.hosted_zone_name) \
+            if settings.https else None
+        access_logs = AccessLogBucket(self, "AccessLogs", expire_after_days=settings.log_retention_days) \
+            if settings.access_logs else None
         entrance = PublicLoadBalancer(
             self, "LoadBalancer", vpc=network.vpc, ingress_cidrs=settings.ingress_cidrs,
             health_check=TargetHealthCheck(
@@ -37,16 +48,42 @@ class EchoServiceStack(Stack):
                 unhealthy_threshold=settings.unhealthy_threshold,
                 deregistration_delay=settings.deregistration_delay,
             ),
+            certificate=tls.certificate if tls else None,
+            blue_green=settings.deployment_strategy == "blue_green",
+            access_logs_bucket=access_logs.bucket if access_logs else None,
         )
+        if tls:
+            tls.add_alias(entrance.load_balancer)
+        if settings.waf:
+            WebFirewall(self, "WebFirewall", load_balancer=entrance.load_balancer)
         service = EchoService(
             self, "Service", vpc=network.vpc, task=task, load_balancer=entrance,
-            desired_count=settings.desired_count, task_subnets=settings.task_subnets,
-            health_check_grace_period=settings.health_check_grace_period, cluster_name=settings.cluster_name,
+            capacity=Capacity(
+                desired_count=settings.desired_count, min_tasks=settings.min_tasks, max_tasks=settings.max_tasks,
+                scale_cpu_percent=settings.scale_cpu_percent,
+                scale_requests_per_task=settings.scale_requests_per_task, spot_percent=settings.spot,
+                blue_green=settings.deployment_strategy == "blue_green",
+                bake_time_minutes=settings.bake_time_minutes,
+            ),
+            task_subnets=settings.task_subnets, health_check_grace_period=settings.health_check_grace_period,
+            cluster_name=settings.cluster_name, container_insights=settings.container_insights,
+            enable_exec=settings.enable_exec,
         )
+        monitoring = None
+        if settings.monitoring:
+            monitoring = ServiceMonitoring(self, "Monitoring", service=service.service,
+                                           load_balancer=entrance.load_balancer, target_group=entrance.target_group,
+                                           alarm_email=settings.alarm_email)
+            # A release that trips these alarms is rolled back by ECS, as the circuit breaker does for crashes.
+            alarms = monitoring.deployment_alarm_config()
+            service.service.enable_deployment_alarms(alarms.alarm_names, behavior=alarms.behavior)
 
-        CfnOutput(self, "ServiceUrl", value=entrance.url, description="URL of the echo service")
+        url = f"https://{settings.domain_name}" if settings.domain_name else entrance.url
+        CfnOutput(self, "ServiceUrl", value=url, description="URL of the echo service")
         CfnOutput(self, "ClusterName", value=service.cluster.cluster_name, description="ECS cluster")
         CfnOutput(self, "ServiceName", value=service.service.service_name, description="ECS service")
+        if monitoring:
+            CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn, description="SNS topic of the alarms")
         for container, log_group in task.log_groups.items():
             CfnOutput(self, f"{container.capitalize()}LogGroup", value=log_group.log_group_name,
                       description=f"CloudWatch log group of the {container} container")

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from stacks.compliance import acknowledge
 from stacks.container_images import container_images
+from stacks.log_retention import RETENTION_BY_DAYS
 
 TASK_FAMILY = "echo-task"
 ECHO_CONTAINER, ECHO_PORT = "echo", 8080
@@ -23,39 +24,31 @@ NGINX_HEALTH_COMMAND = [
     "CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:${LISTEN_PORT:-${SERVER_PORT:-80}}/nginx-ping || exit 1"
 ]
 
-# CDK names CloudWatch's retention periods; settings speak in days.
-_RETENTION_BY_DAYS = {
-    1: logs.RetentionDays.ONE_DAY, 3: logs.RetentionDays.THREE_DAYS, 5: logs.RetentionDays.FIVE_DAYS,
-    7: logs.RetentionDays.ONE_WEEK, 14: logs.RetentionDays.TWO_WEEKS, 30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS, 90: logs.RetentionDays.THREE_MONTHS, 120: logs.RetentionDays.FOUR_MONTHS,
-    150: logs.RetentionDays.FIVE_MONTHS, 180: logs.RetentionDays.SIX_MONTHS, 365: logs.RetentionDays.ONE_YEAR,
-    400: logs.RetentionDays.THIRTEEN_MONTHS, 545: logs.RetentionDays.EIGHTEEN_MONTHS,
-    731: logs.RetentionDays.TWO_YEARS, 1096: logs.RetentionDays.THREE_YEARS, 1827: logs.RetentionDays.FIVE_YEARS,
-    2192: logs.RetentionDays.SIX_YEARS, 2557: logs.RetentionDays.SEVEN_YEARS, 2922: logs.RetentionDays.EIGHT_YEARS,
-    3288: logs.RetentionDays.NINE_YEARS, 3653: logs.RetentionDays.TEN_YEARS,
-}
-
-
 class EchoTask(Construct):
     """Task definition, its two containers and one log group per container."""
 
     def __init__(self, scope: Construct, construct_id: str, *, cpu: int, memory: int, image_source: str,
                  echo_image: str, nginx_image: str, image_tag: str | None, backend_host: str,
-                 log_retention_days: int, retain_logs: bool) -> None:
+                 log_retention_days: int, retain_logs: bool, cpu_architecture: str = "x86_64") -> None:
         super().__init__(scope, construct_id)
         own_images = image_source != "public"
-        images = container_images(self, source=image_source, image_tag=image_tag,
-                                  public={ECHO_CONTAINER: echo_image, NGINX_CONTAINER: nginx_image},
-                                  platform=ecr_assets.Platform.LINUX_AMD64)
+        arm64 = cpu_architecture == "arm64"
+        platform = ecr_assets.Platform.LINUX_ARM64 if arm64 else ecr_assets.Platform.LINUX_AMD64
+        images = container_images(self, source=image_source, image_tag=image_tag, platform=platform,
+                                  public={ECHO_CONTAINER: echo_image, NGINX_CONTAINER: nginx_image})
         removal = RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY
 
         self.task_definition = ecs.FargateTaskDefinition(
-            self, "TaskDefinition", family=TASK_FAMILY, cpu=cpu, memory_limit_mib=memory
+            self, "TaskDefinition", family=TASK_FAMILY, cpu=cpu, memory_limit_mib=memory,
+            runtime_platform=ecs.RuntimePlatform(
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+                cpu_architecture=ecs.CpuArchitecture.ARM64 if arm64 else ecs.CpuArchitecture.X86_64,
+            ),
         )
         self.log_groups: dict[str, logs.LogGroup] = {
             name: logs.LogGroup(
                 self, f"{name.capitalize()}Logs",
-                retention=_RETENTION_BY_DAYS[log_retention_days], removal_policy=removal,
+                retention=RETENTION_BY_DAYS[log_retention_days], removal_policy=removal,
             )
             for name in (ECHO_CONTAINER, NGINX_CONTAINER)
         }

@@ -1,17 +1,19 @@
-"""The internet-facing entrance: Application Load Balancer, its security group, listener and target group."""
+"""The internet-facing entrance: Application Load Balancer, its security group, listeners and target groups."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from aws_cdk import Duration
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.compliance import acknowledge
 
-HTTP_PORT = 80
+HTTP_PORT, HTTPS_PORT = 80, 443
 
 
 @dataclass(frozen=True)
@@ -28,22 +30,29 @@ class TargetHealthCheck:
 
 
 class PublicLoadBalancer(Construct):
-    """Accepts HTTP on port 80 from `ingress_cidrs` only, and forwards to IP targets on port 80."""
+    """Accepts HTTP (and HTTPS with a certificate) from `ingress_cidrs` only, and forwards to IP targets on 80.
+
+    With a certificate, port 80 only redirects to 443 (TLS 1.2 and 1.3). With `blue_green`, traffic reaches
+    the targets through a listener rule that ECS switches between `target_group` and `alternate_target_group`.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, ingress_cidrs: tuple[str, ...],
-                 health_check: TargetHealthCheck) -> None:
+                 health_check: TargetHealthCheck, certificate: acm.ICertificate | None = None,
+                 blue_green: bool = False, access_logs_bucket: s3.IBucket | None = None) -> None:
         super().__init__(scope, construct_id)
+        ports = [HTTP_PORT, HTTPS_PORT] if certificate else [HTTP_PORT]
         # No outbound rule until a target is attached: the service opens exactly its own port.
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
-            description="Load balancer: HTTP in from the allowed CIDRs, out to the tasks only",
+            description="Load balancer: HTTP(S) in from the allowed CIDRs, out to the tasks only",
         )
         for cidr in ingress_cidrs:
-            self.security_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(HTTP_PORT), f"HTTP from {cidr}")
-
+            for port in ports:
+                self.security_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port),
+                                                     f"{'HTTPS' if port == HTTPS_PORT else 'HTTP'} from {cidr}")
         if "0.0.0.0/0" in ingress_cidrs:
             acknowledge(self.security_group, "EC23", "A public web service: the load balancer is the one entrance "
-                        "from the internet, on port 80 only; narrow it with the ingress_cidrs setting.")
+                        "from the internet, on its listener ports only; narrow it with the ingress_cidrs setting.")
 
         self.load_balancer = elbv2.ApplicationLoadBalancer(
             self, "LoadBalancer", vpc=vpc, internet_facing=True, security_group=self.security_group,
@@ -51,10 +60,57 @@ class PublicLoadBalancer(Construct):
             # Malformed headers are dropped at the edge instead of reaching nginx.
             drop_invalid_header_fields=True,
         )
-        acknowledge(self.load_balancer, "ELB2", "Access logs need their own encrypted, retained bucket; they come "
-                    "with the production hardening profile (a later issue). CloudWatch metrics cover requests now.")
-        self.target_group = elbv2.ApplicationTargetGroup(
-            self, "TargetGroup", vpc=vpc, port=HTTP_PORT, protocol=elbv2.ApplicationProtocol.HTTP,
+        if access_logs_bucket:
+            self.load_balancer.log_access_logs(access_logs_bucket, prefix="alb")
+        else:
+            acknowledge(self.load_balancer, "ELB2", "Access logs are switched off with access_logs=false; "
+                        "CloudWatch request metrics remain.")
+
+        self.target_group = self._target_group("TargetGroup", vpc, health_check)
+        self.alternate_target_group = self._target_group("AlternateTargetGroup", vpc, health_check) \
+            if blue_green else None
+
+        if certificate:
+            self.listener = self.load_balancer.add_listener(
+                "Https", port=HTTPS_PORT, protocol=elbv2.ApplicationProtocol.HTTPS, open=False,
+                certificates=[elbv2.ListenerCertificate.from_certificate_manager(certificate)],
+                ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,  # TLS 1.2 and 1.3 only
+                default_action=self._production_default_action(blue_green),
+            )
+            self.load_balancer.add_listener(
+                "HttpRedirect", port=HTTP_PORT, protocol=elbv2.ApplicationProtocol.HTTP, open=False,
+                default_action=elbv2.ListenerAction.redirect(protocol="HTTPS", port=str(HTTPS_PORT),
+                                                             permanent=True),
+            )
+        else:
+            self.listener = self.load_balancer.add_listener(
+                "Http", port=HTTP_PORT, protocol=elbv2.ApplicationProtocol.HTTP,
+                open=False,  # ingress is the CIDR rules above, not 0.0.0.0/0 by default
+                default_action=self._production_default_action(blue_green),
+            )
+        self.production_rule: elbv2.ApplicationListenerRule | None = None
+        if blue_green:
+            # ECS blue/green moves traffic by rewriting this rule's target groups.
+            self.production_rule = elbv2.ApplicationListenerRule(
+                self, "ProductionRule", listener=self.listener, priority=1,
+                conditions=[elbv2.ListenerCondition.path_patterns(["/*"])],
+                action=elbv2.ListenerAction.weighted_forward([
+                    elbv2.WeightedTargetGroup(target_group=self.target_group, weight=100),
+                    elbv2.WeightedTargetGroup(target_group=self.alternate_target_group, weight=0),
+                ]),
+            )
+        self.url = (f"https://{self.load_balancer.load_balancer_dns_name}" if certificate
+                    else f"http://{self.load_balancer.load_balancer_dns_name}")
+
+    def _production_default_action(self, blue_green: bool) -> elbv2.ListenerAction:
+        if blue_green:
+            return elbv2.ListenerAction.fixed_response(404, content_type="text/plain", message_body="Not Found")
+        return elbv2.ListenerAction.forward([self.target_group])
+
+    def _target_group(self, construct_id: str, vpc: ec2.IVpc,
+                      health_check: TargetHealthCheck) -> elbv2.ApplicationTargetGroup:
+        return elbv2.ApplicationTargetGroup(
+            self, construct_id, vpc=vpc, port=HTTP_PORT, protocol=elbv2.ApplicationProtocol.HTTP,
             target_type=elbv2.TargetType.IP,
             health_check=elbv2.HealthCheck(
                 path=health_check.path,
@@ -67,12 +123,3 @@ class PublicLoadBalancer(Construct):
             # The stock 300 s drain is most of a rolling deploy's wait; echo's requests last milliseconds.
             deregistration_delay=Duration.seconds(health_check.deregistration_delay),
         )
-        self.listener = self.load_balancer.add_listener(
-            "Http", port=HTTP_PORT, protocol=elbv2.ApplicationProtocol.HTTP,
-            open=False,  # ingress is the CIDR rules above, not 0.0.0.0/0 by default
-            default_target_groups=[self.target_group],
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.load_balancer.load_balancer_dns_name}"

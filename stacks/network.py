@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.compliance import acknowledge
+from stacks.log_retention import RETENTION_BY_DAYS
 
 VPC_CIDR = "10.0.0.0/16"
 
@@ -14,7 +17,7 @@ class Network(Construct):
     """Public subnets always (the load balancer lives there); private subnets only when NAT gateways exist."""
 
     def __init__(self, scope: Construct, construct_id: str, *, max_azs: int, nat_gateways: int,
-                 vpc_id: str | None) -> None:
+                 vpc_id: str | None, flow_logs_retention_days: int | None = None) -> None:
         super().__init__(scope, construct_id)
         if vpc_id:
             # A context lookup: CDK asks AWS once and caches the answer in cdk.context.json.
@@ -38,5 +41,11 @@ class Network(Construct):
             # here uses the default group, so the extra Lambda, role and asset buy nothing.
             restrict_default_security_group=False,
         )
-        acknowledge(self.vpc, "VPC7", "Flow logs are part of the production hardening profile (a later issue); "
-                    "until then the only traffic is the load balancer's, which its own metrics show.")
+        if flow_logs_retention_days:
+            # Rejected and accepted traffic alike, kept as long as the container logs.
+            log_group = logs.LogGroup(self, "FlowLogs", retention=RETENTION_BY_DAYS[flow_logs_retention_days],
+                                      removal_policy=RemovalPolicy.DESTROY)
+            self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(log_group))
+        else:
+            acknowledge(self.vpc, "VPC7", "Flow logs are switched off with flow_logs=false; the load balancer's "
+                        "metrics still show the traffic that reaches the service.")

@@ -48,3 +48,15 @@ def with_ci(tmp_path_factory) -> Synthesized:
     """prod with the CircleCI access stack and the Docker Hub pull-through cache."""
     return synthesize("prod", tmp_path_factory.mktemp("cdk.out-ci"), circleci_org_id=CIRCLECI_ORG,
                       circleci_project_id=CIRCLECI_PROJECT, docker_hub_secret_arn=DOCKER_HUB_SECRET)
+
+
+CERTIFICATE_ARN = "arn:aws:acm:us-east-1:111111111111:certificate/12345678-1234-1234-1234-123456789012"
+
+
+@pytest.fixture(scope="session")
+def hardened(tmp_path_factory) -> Synthesized:
+    """prod with every optional feature on: HTTPS by certificate ARN, blue/green, arm64 images built here,
+    a spot share, ECS Exec and an alarm email."""
+    return synthesize("prod", tmp_path_factory.mktemp("cdk.out-hardened"), certificate_arn=CERTIFICATE_ARN,
+                      deployment_strategy="blue_green", bake_time_minutes="10", image_source="build",
+                      cpu_architecture="arm64", spot="50", enable_exec="true", alarm_email="ops@example.com")

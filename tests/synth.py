@@ -10,6 +10,8 @@ from typing import Any
 
 # jsii prints a banner about Node 20 on every start; the Makefile silences it the same way.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# As the CDK CLI does from the AWS configuration: a region, no account (so no lookups are needed).
+os.environ.setdefault("CDK_DEFAULT_REGION", "us-east-1")
 
 import aws_cdk as cdk
 from aws_cdk.assertions import Template

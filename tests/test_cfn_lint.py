@@ -14,8 +14,8 @@ def _cfn_lint(*templates: Path) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
-def test_every_template_lints_clean(synthesized, built_images, ecr_images, with_ci):
-    synths = [*synthesized.values(), built_images, ecr_images, with_ci]
+def test_every_template_lints_clean(synthesized, built_images, ecr_images, with_ci, hardened):
+    synths = [*synthesized.values(), built_images, ecr_images, with_ci, hardened]
     templates = [path for synth in synths for path in synth.outdir.glob("*.template.json")]
     assert len(templates) >= len(synthesized)
     result = _cfn_lint(*templates)

@@ -56,6 +56,24 @@ BAD_VALUES = [
     ({"circleci_org_id": "my-org"}, "circleci_org_id=my-org: must be a CircleCI id"),
     ({"circleci_org_id": "1b2c3d4e-0000-4000-8000-00000000abcd"}, "circleci_project_id: required with circleci_org_id"),
     ({"ci_branch": "../main"}, "ci_branch=../main: must be a git branch name"),
+    ({"min_tasks": "2"}, "min_tasks/max_tasks: set both for autoscaling"),
+    ({"min_tasks": "4", "max_tasks": "2"}, "min_tasks=4: must not exceed max_tasks (2)"),
+    ({"max_tasks": "101", "min_tasks": "1"}, "max_tasks=101: must be less than or equal to 100"),
+    ({"scale_cpu_percent": "95"}, "scale_cpu_percent=95: must be less than or equal to 90"),
+    ({"certificate_arn": "arn:aws:acm:us-east-1:123:certificate/x"}, "certificate_arn=arn:aws:acm:us-east-1:123:"
+                                                                     "certificate/x: must be an ACM certificate ARN"),
+    ({"domain_name": "echo.example.com"}, "domain_name: needs hosted_zone_name"),
+    ({"domain_name": "echo.example.com", "hosted_zone_name": "example.org"},
+     "domain_name=echo.example.com: is not in hosted_zone_name (example.org)"),
+    ({"domain_name": "not a domain"}, "domain_name=\"not a domain\": must be a DNS name"),
+    ({"alarm_email": "ops"}, "alarm_email=ops: must be an email address"),
+    ({"alarm_email": "ops@example.com", "monitoring": "false"}, "alarm_email: needs monitoring=true"),
+    ({"deployment_strategy": "canary"}, "deployment_strategy=canary: must be 'rolling' or 'blue_green'"),
+    ({"bake_time_minutes": "-1"}, "bake_time_minutes=-1: must be greater than or equal to 0"),
+    ({"cpu_architecture": "arm"}, "cpu_architecture=arm: must be 'x86_64' or 'arm64'"),
+    ({"cpu_architecture": "arm64"}, "cpu_architecture=arm64: the seed's public images are amd64 only"),
+    ({"spot": "101"}, "spot=101: must be less than or equal to 100"),
+    ({"waf": "sometimes"}, "waf=sometimes: must be a valid boolean"),
     ({"image_source": "dockerhub"}, "image_source=dockerhub: must be 'public', 'build' or 'ecr'"),
     ({"image_source": "ecr"}, "image_tag: required with image_source=ecr"),
     ({"image_source": "ecr", "image_tag": "v1/2"}, "image_tag=v1/2: must be an image tag"),
@@ -84,7 +102,8 @@ def test_vpc_lookup_without_an_account_says_what_is_missing(capsys, tmp_path, mo
     app = cdk.App(context={**CDK_CONTEXT, "vpc_id": "vpc-0123456789abcdef0"}, outdir=str(tmp_path))
     assert cdk_app.main(app) == 2
     err = capsys.readouterr().err
-    assert "vpc_id=vpc-0123456789abcdef0: looking up a VPC needs an account and region" in err
+    assert "vpc_id=vpc-0123456789abcdef0: the lookup needs an account and region" in err
+    assert "access_logs=true: the load balancer's log delivery depends on the region" in err
     assert "Traceback" not in err
 
 

@@ -20,12 +20,15 @@ ISSUE_SETTINGS = [
 def test_dev_is_the_default_environment_and_uses_the_defaults():
     settings = load_settings(CDK_CONTEXT)
     assert settings.env == "dev"
-    assert settings == Settings()
+    # dev's changes: its task on FARGATE_SPOT, no alarms or dashboard (keeps dev under $36 a month)
+    assert settings == Settings(spot=100, monitoring=False)
 
 
 def test_prod_changes_what_cdk_json_says():
     settings = load_settings({**CDK_CONTEXT, "env": "prod"})
-    assert (settings.desired_count, settings.nat_gateways, settings.task_subnets) == (2, 1, "private")
+    assert (settings.min_tasks, settings.max_tasks, settings.nat_gateways, settings.task_subnets) == (
+        2, 6, 1, "private")
+    assert (settings.container_insights, settings.waf) == (True, True)
     assert (settings.log_retention_days, settings.retain_logs, settings.termination_protection) == (365, True, True)
     assert settings.cpu == Settings().cpu
 

@@ -43,6 +43,10 @@ def test_the_ci_access_stack_matches_its_snapshot(with_ci, snapshot_json):
     assert normalized(with_ci.templates["echo-fargate-ci"]) == snapshot_json(name="echo-fargate-ci")
 
 
+def test_the_hardened_variant_matches_its_snapshot(hardened, snapshot_json):
+    assert normalized(hardened.templates["echo-fargate-prod"]) == snapshot_json(name="echo-fargate-prod-hardened")
+
+
 def test_normalization_hides_hashes_only():
     digest = "a" * 64
     template = {"Resources": {"Asset": {"Properties": {"Image": f"123.dkr.ecr/x:{digest}", "Port": 80}}}}

@@ -58,7 +58,8 @@ def test_ecr_images_are_the_two_repositories_at_the_tag(ecr_images):
     for name, repository in (("echo", "echo-fargate/echo"), ("nginx", "echo-fargate/nginx-proxy")):
         image = json.dumps(_containers(ecr_images)[name]["Image"])
         assert f"/{repository}:0a1b2c3d" in image
-    (policy,) = ecr_images.template().find_resources("AWS::IAM::Policy").values()
+    (policy,) = [p for p in ecr_images.template().find_resources("AWS::IAM::Policy").values()
+                 if p["Properties"]["Roles"][0]["Ref"].startswith("TaskTaskDefinitionExecutionRole")]
     pulls = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "ecr:BatchGetImage" in s["Action"]]
     (pull,) = pulls
     assert sorted(json.dumps(r).split(":repository/")[1][:-4] for r in pull["Resource"]) == [

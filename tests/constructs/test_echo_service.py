@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 
 def _service(synth) -> dict:
     (service,) = synth.template().find_resources("AWS::ECS::Service").values()
@@ -15,20 +13,25 @@ def test_load_balancer_targets_the_nginx_container_on_80_by_name(each_env):
     assert (target["ContainerName"], target["ContainerPort"]) == ("nginx", 80)
 
 
-@pytest.mark.parametrize(("env", "count"), [("dev", 1), ("prod", 2)])
-def test_desired_count_per_environment(synthesized, env, count):
-    assert _service(synthesized[env])["DesiredCount"] == count
+def test_dev_runs_one_task(dev):
+    assert _service(dev)["DesiredCount"] == 1
+    dev.template().resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
 
 
 def test_rolling_deploys_keep_capacity_and_roll_back_on_failure(each_env):
     service = _service(each_env)
-    assert service["LaunchType"] == "FARGATE"
-    assert service["DeploymentConfiguration"] == {
-        "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
-        "MaximumPercent": 200,
-        "MinimumHealthyPercent": 100,
-    }
+    config = service["DeploymentConfiguration"]
+    assert config["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+    assert (config["MinimumHealthyPercent"], config["MaximumPercent"]) == (100, 200)
     assert service["HealthCheckGracePeriodSeconds"] == 60
+
+
+def test_prod_also_rolls_back_a_release_that_trips_its_alarms(prod, dev):
+    config = _service(prod)["DeploymentConfiguration"]
+    assert config["Alarms"]["Enable"] is True and config["Alarms"]["Rollback"] is True
+    assert sorted(name["Ref"][:-8] for name in config["Alarms"]["AlarmNames"]) == [
+        "MonitoringP99Latency", "MonitoringTarget5xx", "MonitoringUnhealthyHosts"]
+    assert "Alarms" not in _service(dev)["DeploymentConfiguration"]  # monitoring=false in dev
 
 
 def test_dev_tasks_run_in_public_subnets_with_a_public_ip(dev):
@@ -87,3 +90,41 @@ def test_cluster_name_is_generated_unless_set(dev, tmp_path):
     assert "ClusterName" not in cluster.get("Properties", {})
     named = synthesize("dev", tmp_path, cluster_name="joon")
     named.template().has_resource_properties("AWS::ECS::Cluster", {"ClusterName": "joon"})
+
+
+def test_dev_runs_on_fargate_spot_prod_on_fargate(dev, prod):
+    assert _service(dev)["CapacityProviderStrategy"] == [{"CapacityProvider": "FARGATE_SPOT", "Weight": 100}]
+    assert _service(prod)["CapacityProviderStrategy"] == [{"Base": 0, "CapacityProvider": "FARGATE", "Weight": 100}]
+    for synth in (dev, prod):
+        assert "LaunchType" not in _service(synth)  # capacity providers decide
+
+
+def test_a_spot_share_keeps_one_task_on_regular_fargate(tmp_path):
+    from tests.synth import synthesize
+
+    strategy = _service(synthesize("dev", tmp_path, spot="70"))["CapacityProviderStrategy"]
+    assert strategy == [{"Base": 1, "CapacityProvider": "FARGATE", "Weight": 30},
+                        {"CapacityProvider": "FARGATE_SPOT", "Weight": 70}]
+
+
+def test_prod_scales_between_two_and_six_tasks_and_deploys_keep_the_count(prod):
+    assert "DesiredCount" not in _service(prod)  # a deploy must not reset what the scaler chose
+    template = prod.template()
+    template.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {
+        "MinCapacity": 2, "MaxCapacity": 6, "ScalableDimension": "ecs:service:DesiredCount"})
+    policies = [p["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+                for p in template.find_resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()]
+    by_metric = {p["PredefinedMetricSpecification"]["PredefinedMetricType"]: p["TargetValue"] for p in policies}
+    assert by_metric == {"ECSServiceAverageCPUUtilization": 60, "ALBRequestCountPerTarget": 1000}
+
+
+def test_container_insights_and_exec_follow_the_settings(dev, prod, tmp_path):
+    from tests.synth import synthesize
+
+    def insights(synth):
+        (cluster,) = synth.template().find_resources("AWS::ECS::Cluster").values()
+        return cluster["Properties"]["ClusterSettings"]
+    assert insights(dev) == [{"Name": "containerInsights", "Value": "disabled"}]
+    assert insights(prod) == [{"Name": "containerInsights", "Value": "enabled"}]
+    assert "EnableExecuteCommand" not in _service(dev) or _service(dev)["EnableExecuteCommand"] is False
+    assert _service(synthesize("dev", tmp_path, enable_exec="true"))["EnableExecuteCommand"] is True

@@ -6,7 +6,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from settings import aws_limits
-from stacks.echo_task import _RETENTION_BY_DAYS
+from stacks.log_retention import RETENTION_BY_DAYS as _RETENTION_BY_DAYS
 
 
 def _task(synth) -> dict:
@@ -44,7 +44,7 @@ def test_nginx_container_forwards_to_echo_over_localhost(dev):
 
 def test_each_container_logs_to_its_own_group(dev):
     template = dev.template()
-    groups = template.find_resources("AWS::Logs::LogGroup")
+    groups = {key: g for key, g in template.find_resources("AWS::Logs::LogGroup").items() if key.startswith("Task")}
     assert len(groups) == 2
     for name, container in _containers(dev).items():
         options = container["LogConfiguration"]["Options"]
@@ -56,7 +56,8 @@ def test_each_container_logs_to_its_own_group(dev):
 
 @pytest.mark.parametrize(("env", "days", "policy"), [("dev", 30, "Delete"), ("prod", 365, "Retain")])
 def test_log_groups_have_retention_and_a_deliberate_removal_policy(synthesized, env, days, policy):
-    for group in synthesized[env].template().find_resources("AWS::Logs::LogGroup").values():
+    groups = synthesized[env].template().find_resources("AWS::Logs::LogGroup")
+    for group in [g for key, g in groups.items() if key.startswith("Task")]:
         assert group["Properties"]["RetentionInDays"] == days
         assert group["DeletionPolicy"] == policy
 
@@ -76,8 +77,8 @@ def test_settings_reach_the_task(tmp_path):
 
 def test_execution_role_may_only_write_the_task_logs(dev):
     template = dev.template()
-    policies = template.find_resources("AWS::IAM::Policy")
-    (policy,) = policies.values()
+    (policy,) = [p for p in template.find_resources("AWS::IAM::Policy").values()
+                 if p["Properties"]["Roles"][0]["Ref"].startswith("TaskTaskDefinitionExecutionRole")]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     assert {action for s in statements for action in _list(s["Action"])} == {
         "logs:CreateLogStream", "logs:PutLogEvents"

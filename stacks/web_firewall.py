@@ -1,0 +1,42 @@
+"""AWS WAF in front of the load balancer: AWS managed rule groups, each counted in its own metric."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+# Common web exploits, known-bad inputs (e.g. Log4Shell probes), and addresses on Amazon's reputation lists.
+MANAGED_RULE_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
+                       "AWSManagedRulesAmazonIpReputationList")
+
+
+class WebFirewall(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *,
+                 load_balancer: elbv2.ApplicationLoadBalancer) -> None:
+        super().__init__(scope, construct_id)
+        self.web_acl = wafv2.CfnWebACL(
+            self, "WebAcl",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=_visibility("echo-web-acl"),
+            rules=[
+                wafv2.CfnWebACL.RuleProperty(
+                    name=group, priority=priority,
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                            vendor_name="AWS", name=group)),
+                    # The groups decide block or allow themselves; "none" keeps their own actions.
+                    override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                    visibility_config=_visibility(group),
+                )
+                for priority, group in enumerate(MANAGED_RULE_GROUPS)
+            ],
+        )
+        wafv2.CfnWebACLAssociation(self, "Association", resource_arn=load_balancer.load_balancer_arn,
+                                   web_acl_arn=self.web_acl.attr_arn)
+
+
+def _visibility(metric_name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+    return wafv2.CfnWebACL.VisibilityConfigProperty(cloud_watch_metrics_enabled=True, metric_name=metric_name,
+                                                    sampled_requests_enabled=True)
