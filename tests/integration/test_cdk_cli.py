@@ -23,8 +23,9 @@ def test_cdk_synth_prod_writes_the_prod_stack(tmp_path):
     result = _cdk("synth", "-q", "-c", "env=prod", outdir=tmp_path)
     assert result.returncode == 0, result.stderr
     template = json.loads((tmp_path / "echo-fargate-prod.template.json").read_text())
-    (service,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::ECS::Service"]
-    assert service["Properties"]["DesiredCount"] == 2
+    (scaling,) = [r for r in template["Resources"].values()
+                  if r["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget"]
+    assert (scaling["Properties"]["MinCapacity"], scaling["Properties"]["MaxCapacity"]) == (2, 6)
 
 
 def test_cdk_synth_with_a_bad_setting_fails_with_the_message_and_no_traceback(tmp_path):
