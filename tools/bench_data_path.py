@@ -15,14 +15,13 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.local_task import LocalTask
+from tools.local_task import LocalTask, free_port
 
 GOAL = 0.8
 # The environment the task definition gives each container (see stacks/echo_task.py).
@@ -38,11 +37,6 @@ class Result:
     requests: int
     errors: int
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _ms(value: str) -> float:
@@ -77,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     with tempfile.TemporaryDirectory() as scratch:
-        task = LocalTask(TASK_ENVIRONMENTS, listen_port=_free_port(), runtime_dir=Path(scratch) / "nginx",
-                         echo_port=_free_port())
+        task = LocalTask(TASK_ENVIRONMENTS, listen_port=free_port(), runtime_dir=Path(scratch) / "nginx",
+                         echo_port=free_port())
         with open(os.devnull, "w") as quiet:
             task.start(stdout=quiet, stderr=quiet)
             try:

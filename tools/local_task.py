@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +31,13 @@ STOP_TIMEOUT = 30  # ECS's default stop timeout: SIGTERM, then SIGKILL after thi
 
 class TaskError(RuntimeError):
     """The task could not start; the message says why."""
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now (for a second task beside a running one, and the tests)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def container_environments(template_path: Path) -> dict[str, dict[str, str]]:

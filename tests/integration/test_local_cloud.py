@@ -8,14 +8,10 @@ import socket
 import pytest
 
 from tools import local_cloud
+from tools.local_task import free_port
 
 pytestmark = pytest.mark.integration
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _alive(pid: int) -> bool:
@@ -28,10 +24,10 @@ def _alive(pid: int) -> bool:
 
 def test_start_records_pids_and_stop_ends_exactly_those(built_images, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(local_cloud, "RUN_DIR", tmp_path / ".run")
-    aws_port, task_port = _free_port(), _free_port()
+    aws_port, task_port = free_port(), free_port()
     local_cloud.start_aws(aws_port)
     local_cloud.start_aws(aws_port)  # a second `make local` reuses the running one
-    local_cloud.start_task(built_images.outdir / "echo-fargate-dev.template.json", task_port, _free_port())
+    local_cloud.start_task(built_images.outdir / "echo-fargate-dev.template.json", task_port, free_port())
     out = capsys.readouterr().out
     assert "local AWS (moto) started" in out and "local AWS already running" in out
     pids = {name: local_cloud.running_pid(name) for name in local_cloud.SERVICES}

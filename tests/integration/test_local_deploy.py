@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import boto3
 import pytest
 
 from tests.synth import ROOT
+from tools.local_task import free_port
 
 pytestmark = pytest.mark.integration
 STACK = "echo-fargate-dev"
@@ -31,15 +31,10 @@ MANIFEST = json.dumps({
 })
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def local_aws(tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     log = (tmp_path_factory.mktemp("local-aws") / "server.log").open("w")
     server = subprocess.Popen([sys.executable, "-m", "tools.local_aws", "--port", str(port)], cwd=ROOT,
                               stdout=log, stderr=subprocess.STDOUT)

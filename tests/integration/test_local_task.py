@@ -14,17 +14,12 @@ import time
 
 import pytest
 
-from tools.local_task import LocalTask, TaskError, container_environments
+from tools.local_task import LocalTask, TaskError, container_environments, free_port
 
 pytestmark = pytest.mark.integration
 
 HEALTH_CHECK_TIMEOUT = 5  # the target group's default health check timeout (settings.health_check_timeout)
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(port: int, path: str, headers: dict | None = None, timeout: float = 5) -> tuple[int, dict, str]:
@@ -46,8 +41,8 @@ def environments(built_images):
 def task(environments, tmp_path):
     environments["echo"]["ECHO_MAX_DELAY_MS"] = "5000"  # only for the slow-request test below
     echo_log = (tmp_path / "echo.log").open("w")
-    task = LocalTask(environments, listen_port=_free_port(), runtime_dir=tmp_path / "nginx",
-                     echo_port=_free_port())
+    task = LocalTask(environments, listen_port=free_port(), runtime_dir=tmp_path / "nginx",
+                     echo_port=free_port())
     task.start(stdout=echo_log, stderr=subprocess.DEVNULL)
     task.echo_log = tmp_path / "echo.log"
     yield task
@@ -122,7 +117,7 @@ def test_sigterm_to_echo_during_a_slow_request_still_completes_it(task):
 
 def test_a_bad_backend_host_stops_nginx_at_start_with_the_message(environments, tmp_path):
     environments["nginx"]["BACKEND_HOST"] = "localhost"
-    task = LocalTask(environments, listen_port=_free_port(), runtime_dir=tmp_path / "nginx")
+    task = LocalTask(environments, listen_port=free_port(), runtime_dir=tmp_path / "nginx")
     with pytest.raises(TaskError, match="nginx exited with status 2"):
         task.start_nginx(stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     assert "BACKEND_HOST" in task.nginx.stderr.read().decode()
@@ -132,7 +127,7 @@ def test_a_bad_backend_host_stops_nginx_at_start_with_the_message(environments, 
 def test_ctrl_c_stops_both_processes_and_leaves_nothing_running(built_images, tmp_path):
     import sys
 
-    port, echo_port = _free_port(), _free_port()
+    port, echo_port = free_port(), free_port()
     runner = subprocess.Popen(
         [sys.executable, "-m", "tools.local_task", "--template",
          str(built_images.outdir / "echo-fargate-dev.template.json"), "--port", str(port),
