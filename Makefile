@@ -104,7 +104,8 @@ run: install  ## Run the task here without Docker: echo + nginx on localhost:LOC
 	$(BIN)/python -m tools.local_task --template cdk.out/echo-fargate-$(ENV).template.json --port $(LOCAL_PORT)
 
 bench: install  ## wrk: echo direct vs through nginx vs nginx alone, 30 s each at 64 connections
-	$(BIN)/python -m tools.bench_data_path --duration 30 --connections 64
+	$(CDK) synth -c env=$(ENV) $(CDK_ARGS) -c image_source=build -q
+	$(BIN)/python -m tools.bench_data_path --duration 30 --connections 64 --template $(LOCAL_TEMPLATE)
 
 report: install  ## Monthly cost and rolling-deploy wait per environment, beside the stock ecs_patterns service
 	$(BIN)/python -m tools.report

@@ -21,11 +21,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.local_task import LocalTask, free_port
+from tools.local_task import LocalTask, container_environments, free_port
 
 GOAL = 0.8
-# The environment the task definition gives each container (see stacks/echo_task.py).
-TASK_ENVIRONMENTS = {"echo": {"PORT": "8080"}, "nginx": {"BACKEND_HOST": "localhost:8080"}}
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "cdk.out" / "echo-fargate-dev.template.json"
 
 
 @dataclass(frozen=True)
@@ -65,14 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=30, help="seconds per path")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1 leaves a core to the servers)")
+    parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE,
+                        help="synthesized stack whose task definition gives each process its environment")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         print("make bench: wrk is missing (Debian: apt-get install wrk; `make bench` installs it)", file=sys.stderr)
         return 1
 
     with tempfile.TemporaryDirectory() as scratch:
-        task = LocalTask(TASK_ENVIRONMENTS, listen_port=free_port(), runtime_dir=Path(scratch) / "nginx",
-                         echo_port=free_port())
+        task = LocalTask(container_environments(args.template), listen_port=free_port(),
+                         runtime_dir=Path(scratch) / "nginx", echo_port=free_port())
         with open(os.devnull, "w") as quiet:
             task.start(stdout=quiet, stderr=quiet)
             try:

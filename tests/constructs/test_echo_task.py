@@ -38,7 +38,8 @@ def test_nginx_container_forwards_to_echo_over_localhost(dev):
     assert nginx["Image"] == "stormcat24/nginx-proxy:latest"
     assert nginx["Essential"] is True
     assert [p["ContainerPort"] for p in nginx["PortMappings"]] == [80]
-    assert nginx["Environment"] == [{"Name": "BACKEND_HOST", "Value": "localhost:8080"}]
+    assert nginx["Environment"] == [{"Name": "BACKEND_HOST", "Value": "localhost:8080"},
+                                    {"Name": "WORKER_PROCESSES", "Value": "1"}]
     assert nginx["DependsOn"] == [{"ContainerName": "echo", "Condition": "START"}]
 
 
@@ -72,7 +73,10 @@ def test_settings_reach_the_task(tmp_path):
     containers = _containers(synth)
     assert containers["echo"]["Image"] == "example.com/team/echo:1.2.3"
     assert containers["nginx"]["Image"] == "public.ecr.aws/nginx/nginx:1.27"
-    assert containers["nginx"]["Environment"] == [{"Name": "BACKEND_HOST", "Value": "127.0.0.1:9000"}]
+    assert containers["nginx"]["Environment"] == [{"Name": "BACKEND_HOST", "Value": "127.0.0.1:9000"},
+                                                  {"Name": "WORKER_PROCESSES", "Value": "1"}]
+    bigger = synthesize("dev", tmp_path / "bigger", cpu="2048", memory="4096")
+    assert _containers(bigger)["nginx"]["Environment"][1] == {"Name": "WORKER_PROCESSES", "Value": "2"}
 
 
 def test_execution_role_may_only_write_the_task_logs(dev):

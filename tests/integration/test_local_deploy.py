@@ -108,7 +108,8 @@ def test_bootstrap_deploy_diff_update_destroy(local_aws, aws, tmp_path):
     task = aws["ecs"].describe_task_definition(taskDefinition="echo-task")["taskDefinition"]
     containers = {c["name"]: c for c in task["containerDefinitions"]}
     assert set(containers) == {"echo", "nginx"}
-    assert containers["nginx"]["environment"] == [{"name": "BACKEND_HOST", "value": "localhost:8080"}]
+    assert containers["nginx"]["environment"] == [{"name": "BACKEND_HOST", "value": "localhost:8080"},
+                                                  {"name": "WORKER_PROCESSES", "value": "1"}]
     assert [p["containerPort"] for p in containers["nginx"]["portMappings"]] == [80]
     assert task["family"] == "echo-task"  # moto drops cpu, memory and the network mode: the templates say them
     (balancer,) = aws["elbv2"].describe_load_balancers()["LoadBalancers"]

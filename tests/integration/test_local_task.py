@@ -51,7 +51,7 @@ def task(environments, tmp_path):
 
 
 def test_the_environment_comes_from_the_task_definition(environments):
-    assert environments["nginx"]["BACKEND_HOST"] == "localhost:8080"
+    assert environments["nginx"] == {"BACKEND_HOST": "localhost:8080", "WORKER_PROCESSES": "1"}
     assert environments["echo"]["PORT"] == "8080"
 
 
