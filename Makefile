@@ -61,8 +61,8 @@ diff: install  ## Show what a deploy of ENV would change in your AWS account
 deploy: install  ## Deploy ENV to your AWS account (needs credentials and a bootstrapped account)
 	$(CDK) deploy -c env=$(ENV) $(CDK_ARGS) --all
 
-destroy: install  ## Delete ENV's stacks from your AWS account
-	$(CDK) destroy -c env=$(ENV) $(CDK_ARGS) --all
+destroy: install  ## Delete ENV's service stack (the shared registry and CI access stacks stay)
+	$(CDK) destroy -c env=$(ENV) $(CDK_ARGS) echo-fargate-$(ENV)
 
 local: install  ## Deploy ENV to a local AWS (moto) with the real CDK CLI, run the task, show the URL answering
 	$(BIN)/python -m tools.local_cloud start-aws --port $(LOCAL_AWS_PORT)

@@ -20,6 +20,8 @@ DEFAULT_ENV = "dev"
 # Context keys that are not settings: the environment selector and table, CDK feature flags ("@aws-cdk/..."),
 # CDK's own keys ("aws:cdk:...") and cached lookups ("vpc-provider:account=...").
 _ENV_KEY, _ENVIRONMENTS_KEY = "env", "environments"
+# What the CDK CLI itself may store in cdk.context.json (`cdk acknowledge`, `cdk cli-telemetry`).
+_CLI_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
 
 
 def load_settings(context: Mapping[str, Any]) -> Settings:
@@ -33,6 +35,8 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
                              f"cdk.json defines: {', '.join(environments)}"])
 
     profile = environments[env] or {}
+    if not isinstance(profile, Mapping):
+        raise SettingsError([f"cdk.json environments.{env}: must map setting names to values, not {profile!r}"])
     overrides = {key: value for key, value in context.items() if _is_setting_key(key)}
     problems = _unknown_names(profile, f"cdk.json environments.{env}.") + _unknown_names(overrides, "-c ")
     known = set(Settings.setting_names())
@@ -48,7 +52,8 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
 
 
 def _is_setting_key(key: str) -> bool:
-    return key not in (_ENV_KEY, _ENVIRONMENTS_KEY) and not key.startswith("@") and ":" not in key
+    return key not in (_ENV_KEY, _ENVIRONMENTS_KEY) and key not in _CLI_KEYS and not key.startswith("@") \
+        and ":" not in key
 
 
 def _unknown_names(values: Mapping[str, Any], where: str) -> list[str]:

@@ -60,8 +60,10 @@ def _health_check_path(value: str | None) -> str | None:
 
 def _success_codes(value: str) -> str:
     low, high = aws_limits.HTTP_SUCCESS_CODE_RANGE
-    codes = [int(code) for part in value.split(",") for code in part.split("-")] if _SUCCESS_CODES.match(value) else []
-    if not codes or not all(low <= code <= high for code in codes):
+    ranges = [[int(code) for code in part.split("-")] for part in value.split(",")] \
+        if _SUCCESS_CODES.match(value) else []
+    codes = [code for codes in ranges for code in codes]
+    if not codes or not all(low <= code <= high for code in codes) or any(r != sorted(r) for r in ranges):
         raise ValueError(f"must be HTTP codes from {low} to {high}, as '200', '200,302' or '200-299'")
     return value
 
@@ -320,8 +322,20 @@ class Settings(BaseModel):
             problems.append("min_tasks/max_tasks: set both for autoscaling, or neither for a fixed desired_count")
         elif self.min_tasks is not None and self.min_tasks > self.max_tasks:
             problems.append(f"min_tasks={self.min_tasks}: must not exceed max_tasks ({self.max_tasks})")
-        if self.domain_name and not self.hosted_zone_name:
-            problems.append("domain_name: needs hosted_zone_name, the Route 53 zone its alias record goes into")
+        if self.domain_name and not self.hosted_zone_name and not self.certificate_arn:
+            problems.append("domain_name: needs hosted_zone_name (the Route 53 zone for its certificate and alias "
+                            "record), or certificate_arn if its DNS is elsewhere")
+        if self.certificate_arn and not self.domain_name:
+            problems.append("certificate_arn: needs domain_name, the name the certificate is for (the load "
+                            "balancer's own DNS name would not match it)")
+        if self.min_tasks is not None and "desired_count" in self.model_fields_set:
+            problems.append(f"desired_count={self.desired_count}: not used when min_tasks/max_tasks autoscale the "
+                            "service; set min_tasks and max_tasks instead")
+        if self.cpu_architecture == "arm64" and self.spot:
+            problems.append(f"spot={self.spot}: Fargate Spot does not run arm64 tasks; use spot=0 with arm64")
+        if self.enable_exec and self.own_images:
+            problems.append("enable_exec=true: ECS Exec's agent needs a writable root filesystem, and this "
+                            "repository's images run read-only; use it with image_source=public")
         if self.hosted_zone_name and not self.domain_name:
             problems.append("hosted_zone_name: only used with domain_name")
         if self.domain_name and self.hosted_zone_name and not (

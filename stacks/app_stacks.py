@@ -20,7 +20,8 @@ def stack_name(settings: Settings) -> str:
 
 def add_stacks(app: cdk.App, settings: Settings, env: cdk.Environment) -> list[cdk.Stack]:
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    registry = RegistryStack(app, REGISTRY_STACK, settings=settings, env=env,
+    # Shared by every environment in the account: deleting either by accident breaks all of them.
+    registry = RegistryStack(app, REGISTRY_STACK, settings=settings, env=env, termination_protection=True,
                              description="ECR repositories of the echo and nginx-proxy images")
     service = EchoServiceStack(
         app, stack_name(settings), settings=settings, env=env,
@@ -28,6 +29,6 @@ def add_stacks(app: cdk.App, settings: Settings, env: cdk.Environment) -> list[c
     )
     stacks = [registry, service]
     if settings.circleci_org_id:
-        stacks.append(CiAccessStack(app, CI_ACCESS_STACK, settings=settings, env=env,
+        stacks.append(CiAccessStack(app, CI_ACCESS_STACK, settings=settings, env=env, termination_protection=True,
                                     description="CircleCI OIDC provider and the roles its pipeline may assume"))
     return stacks

@@ -6,7 +6,7 @@ whose subject names the project and the branch) for one hour of a role's credent
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -17,12 +17,11 @@ from stacks.compliance import acknowledge
 # CloudFormation or IAM rights directly; the lookup role alone is read-only.
 BOOTSTRAP_QUALIFIER = "hnb659fds"
 DEPLOY_BOOTSTRAP_ROLES = ("deploy", "file-publishing", "image-publishing", "lookup")
-READ_ONLY_BOOTSTRAP_ROLES = ("lookup",)
 
 
 class CircleCiAccess(Construct):
     """`deploy_role`: the CI branch of one project, may push the images and deploy. `diff_role`: any branch of
-    that project, may only read (the CDK lookup role), enough for `cdk diff` on pull requests."""
+    that project, may only read this project's deployed templates, enough for a template `cdk diff`."""
 
     def __init__(self, scope: Construct, construct_id: str, *, org_id: str, project_id: str, branch: str,
                  repositories: list[ecr.IRepository]) -> None:
@@ -40,13 +39,29 @@ class CircleCiAccess(Construct):
                     "permissions; pushes are limited to the two repositories.")
 
         self.diff_role = self._role("DiffRole", issuer, f"{project_subject}*",
-                                    f"CircleCI project {project_id}, any branch: read-only, for cdk diff")
-        self._may_assume(self.diff_role, READ_ONLY_BOOTSTRAP_ROLES)
+                                    f"CircleCI project {project_id}, any branch: read this project's templates")
+        # Not CDK's lookup role: that one holds ReadOnlyAccess to the whole account, too much for any branch.
+        # Deploy-time tokens (not the synth-time region): the same ARN, and cdk-nag finding, in every region.
+        where = f"{Aws.PARTITION}:cloudformation:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        self.diff_role.add_to_policy(iam.PolicyStatement(
+            actions=["cloudformation:DescribeStacks", "cloudformation:GetTemplate"],
+            resources=[f"arn:{where}:stack/echo-fargate-*/*"],
+        ))
+        self.diff_role.add_to_policy(iam.PolicyStatement(
+            actions=["ssm:GetParameter"],
+            resources=[f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}:parameter/cdk-bootstrap/"
+                       f"{BOOTSTRAP_QUALIFIER}/version"],
+        ))
+        acknowledge(self.diff_role, "IAM5[Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:"
+                    "<AWS::AccountId>:stack/echo-fargate-*/*]", "Read-only access to this project's stacks, "
+                    "whose ARNs end in ids CloudFormation generates.")
 
     def _role(self, construct_id: str, issuer: str, subject: str, description: str) -> iam.Role:
         principal = iam.WebIdentityPrincipal(self.provider.open_id_connect_provider_arn, conditions={
             "StringEquals": {f"{issuer}:aud": issuer.rsplit("/", 1)[1]},
             "StringLike": {f"{issuer}:sub": subject},
+            # IAM's * also matches "/": a branch named x/vcs-ref/refs/heads/main would otherwise pass for main.
+            "StringNotLike": {f"{issuer}:sub": "*/vcs-ref/*/vcs-ref/*"},
         })
         return iam.Role(self, construct_id, assumed_by=principal, description=description,
                         max_session_duration=Duration.hours(1))

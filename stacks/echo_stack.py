@@ -25,7 +25,8 @@ class EchoServiceStack(Stack):
 
         network = Network(self, "Network", max_azs=settings.max_azs, nat_gateways=settings.nat_gateways,
                           vpc_id=settings.vpc_id,
-                          flow_logs_retention_days=settings.log_retention_days if settings.flow_logs else None)
+                          flow_logs_retention_days=settings.log_retention_days if settings.flow_logs else None,
+                          retain_logs=settings.retain_logs)
         task = EchoTask(
             self, "Task", cpu=settings.cpu, memory=settings.memory, image_source=settings.image_source,
             echo_image=settings.echo_image, nginx_image=settings.nginx_image, image_tag=settings.image_tag,

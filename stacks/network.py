@@ -17,7 +17,7 @@ class Network(Construct):
     """Public subnets always (the load balancer lives there); private subnets only when NAT gateways exist."""
 
     def __init__(self, scope: Construct, construct_id: str, *, max_azs: int, nat_gateways: int,
-                 vpc_id: str | None, flow_logs_retention_days: int | None = None) -> None:
+                 vpc_id: str | None, flow_logs_retention_days: int | None = None, retain_logs: bool = False) -> None:
         super().__init__(scope, construct_id)
         if vpc_id:
             # A context lookup: CDK asks AWS once and caches the answer in cdk.context.json.
@@ -44,7 +44,7 @@ class Network(Construct):
         if flow_logs_retention_days:
             # Rejected and accepted traffic alike, kept as long as the container logs.
             log_group = logs.LogGroup(self, "FlowLogs", retention=RETENTION_BY_DAYS[flow_logs_retention_days],
-                                      removal_policy=RemovalPolicy.DESTROY)
+                                      removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY)
             self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(log_group))
         else:
             acknowledge(self.vpc, "VPC7", "Flow logs are switched off with flow_logs=false; the load balancer's "

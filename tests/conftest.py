@@ -55,8 +55,8 @@ CERTIFICATE_ARN = "arn:aws:acm:us-east-1:111111111111:certificate/12345678-1234-
 
 @pytest.fixture(scope="session")
 def hardened(tmp_path_factory) -> Synthesized:
-    """prod with every optional feature on: HTTPS by certificate ARN, blue/green, arm64 images built here,
-    a spot share, ECS Exec and an alarm email."""
+    """prod with the optional features on: HTTPS by certificate ARN for a domain served elsewhere, blue/green,
+    arm64 images built here and an alarm email."""
     return synthesize("prod", tmp_path_factory.mktemp("cdk.out-hardened"), certificate_arn=CERTIFICATE_ARN,
-                      deployment_strategy="blue_green", bake_time_minutes="10", image_source="build",
-                      cpu_architecture="arm64", spot="50", enable_exec="true", alarm_email="ops@example.com")
+                      domain_name="echo.example.com", deployment_strategy="blue_green", bake_time_minutes="10",
+                      image_source="build", cpu_architecture="arm64", alarm_email="ops@example.com")

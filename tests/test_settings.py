@@ -34,9 +34,9 @@ def test_prod_changes_what_cdk_json_says():
 
 
 def test_command_line_strings_are_converted_and_win_over_the_environment():
-    settings = load_settings({**CDK_CONTEXT, "env": "prod", "desired_count": "3", "retain_logs": "false",
+    settings = load_settings({**CDK_CONTEXT, "env": "prod", "min_tasks": "3", "max_tasks": "9", "retain_logs": "false",
                               "ingress_cidrs": "10.0.0.0/8, 192.168.0.0/16"})
-    assert settings.desired_count == 3
+    assert (settings.min_tasks, settings.max_tasks) == (3, 9)
     assert settings.retain_logs is False
     assert settings.ingress_cidrs == ("10.0.0.0/8", "192.168.0.0/16")
 
@@ -51,7 +51,8 @@ def test_empty_value_clears_an_optional_setting():
 
 
 def test_cdk_keys_are_not_mistaken_for_settings():
-    context = {**CDK_CONTEXT, "aws:cdk:enable-path-metadata": True,
+    context = {**CDK_CONTEXT, "aws:cdk:enable-path-metadata": True, "acknowledged-issue-numbers": [32775],
+               "cli-telemetry": False,
                "vpc-provider:account=1:filter.vpc-id=vpc-1:region=x": {"vpcId": "vpc-1"}}
     assert load_settings(context).env == "dev"
 

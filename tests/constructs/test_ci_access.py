@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 
 import pytest
@@ -47,6 +48,7 @@ def test_only_the_main_branch_of_this_project_may_assume_the_deploy_role(with_ci
     assert statement["Condition"] == {
         "StringEquals": {f"{ISSUER}:aud": CIRCLECI_ORG},
         "StringLike": {f"{ISSUER}:sub": f"{PROJECT_SUBJECT}refs/heads/main"},
+        "StringNotLike": {f"{ISSUER}:sub": "*/vcs-ref/*/vcs-ref/*"},
     }
     assert role["MaxSessionDuration"] == 3600
 
@@ -63,11 +65,37 @@ def test_the_deploy_role_may_push_the_two_images_and_assume_the_bootstrap_roles_
     assert roles == ["deploy", "file-publishing", "image-publishing", "lookup"]
 
 
-def test_the_diff_role_is_read_only_for_any_branch_of_the_project(with_ci):
+def _admits(condition: dict, subject: str) -> bool:
+    """IAM's string matching for these conditions: * matches any run of characters, "/" included."""
+    like = all(fnmatch.fnmatchcase(subject, p) for p in condition["StringLike"].values())
+    not_like = all(not fnmatch.fnmatchcase(subject, p) for p in condition.get("StringNotLike", {}).values())
+    return like and not_like
+
+
+@pytest.mark.parametrize(("branch", "admitted"), [
+    ("refs/heads/main", True),
+    ("refs/heads/feature", False),
+    ("refs/heads/x/vcs-ref/refs/heads/main", False),  # a branch crafted to end like main
+    ("refs/tags/main", False),
+])
+def test_which_subjects_the_deploy_role_admits(with_ci, branch, admitted):
+    (statement,) = _role(with_ci, "DeployRole")["AssumeRolePolicyDocument"]["Statement"]
+    subject = (f"org/{CIRCLECI_ORG}/project/{CIRCLECI_PROJECT}/user/0b1c2d3e-0000-4000-8000-000000000001"
+               f"/vcs-origin/github.com/team/echo-fargate/vcs-ref/{branch}")
+    assert _admits(statement["Condition"], subject) is admitted
+    other_project = subject.replace(CIRCLECI_PROJECT, "00000000-0000-4000-8000-000000000bad")
+    assert not _admits(statement["Condition"], other_project)
+
+
+def test_the_diff_role_reads_only_this_projects_stacks_for_any_branch(with_ci):
     (statement,) = _role(with_ci, "DiffRole")["AssumeRolePolicyDocument"]["Statement"]
     assert statement["Condition"]["StringLike"] == {f"{ISSUER}:sub": f"{PROJECT_SUBJECT}*"}
-    (assume,) = _policy_statements(with_ci, "DiffRole")
-    assert "cdk-hnb659fds-lookup-role-" in json.dumps(assume["Resource"])
+    templates, version = _policy_statements(with_ci, "DiffRole")
+    assert templates["Action"] == ["cloudformation:DescribeStacks", "cloudformation:GetTemplate"]
+    assert json.dumps(templates["Resource"]).endswith(':stack/echo-fargate-*/*"]]}')
+    assert version["Action"] == "ssm:GetParameter"
+    assert "parameter/cdk-bootstrap/hnb659fds/version" in json.dumps(version["Resource"])
+    assert "lookup-role" not in json.dumps(_policy_statements(with_ci, "DiffRole"))  # no account-wide read
 
 
 def test_a_branch_setting_moves_the_deploy_role(tmp_path):
@@ -88,3 +116,9 @@ def test_no_iam_users_or_access_keys_anywhere(synthesized, with_ci, built_images
 
 def test_outputs_name_the_role_arns_for_the_circleci_context(with_ci):
     assert set(with_ci.template(CI).find_outputs("*")) == {"DeployRoleArn", "DiffRoleArn"}
+
+
+def test_the_shared_stacks_are_protected_from_deletion(with_ci):
+    artifacts = with_ci.manifest["artifacts"]
+    for stack in ("echo-fargate-registry", CI):
+        assert artifacts[stack]["properties"]["terminationProtection"] is True

@@ -26,15 +26,12 @@ def test_x86_by_default_arm64_on_request_with_images_built_for_it(dev, hardened)
     assert {a["source"]["platform"] for a in assets.values()} == {"linux/arm64"}
 
 
-def test_a_spot_share_splits_the_tasks(hardened):
-    assert _service(hardened)["CapacityProviderStrategy"] == [
-        {"Base": 1, "CapacityProvider": "FARGATE", "Weight": 50},
-        {"CapacityProvider": "FARGATE_SPOT", "Weight": 50}]
+def test_ecs_exec_grants_the_ssm_channel_to_the_task_role_only(tmp_path):
+    from tests.synth import synthesize
 
-
-def test_ecs_exec_grants_the_ssm_channel_to_the_task_role_only(hardened):
-    assert _service(hardened)["EnableExecuteCommand"] is True
-    policies = [p["Properties"] for p in hardened.template().find_resources("AWS::IAM::Policy").values()
+    synth = synthesize("dev", tmp_path, enable_exec="true")
+    assert _service(synth)["EnableExecuteCommand"] is True
+    policies = [p["Properties"] for p in synth.template().find_resources("AWS::IAM::Policy").values()
                 if p["Properties"]["Roles"][0]["Ref"].startswith("TaskTaskDefinitionTaskRole")]
     (policy,) = policies
     actions = {a for s in policy["PolicyDocument"]["Statement"] for a in _list(s["Action"])}

@@ -40,8 +40,9 @@ def test_the_entrance_opens_443_too_and_the_url_is_https(hardened):
     (group,) = [g["Properties"] for g in hardened.template().find_resources("AWS::EC2::SecurityGroup").values()
                 if g["Properties"]["GroupDescription"].startswith("Load balancer")]
     assert sorted(rule["FromPort"] for rule in group["SecurityGroupIngress"]) == [80, 443]
-    url = hardened.template().find_outputs("ServiceUrl")["ServiceUrl"]["Value"]["Fn::Join"][1]
-    assert url[0] == "https://"
+    # The certificate's name, not the load balancer's DNS name, which the certificate would not match.
+    assert hardened.template().find_outputs("ServiceUrl")["ServiceUrl"]["Value"] == "https://echo.example.com"
+    hardened.template().resource_count_is("AWS::Route53::RecordSet", 0)  # its DNS is elsewhere
 
 
 def test_a_domain_gets_a_dns_validated_certificate_and_an_alias(tmp_path, monkeypatch):
