@@ -109,8 +109,11 @@ class EchoService(Construct):
             scaling = self.service.auto_scale_task_count(min_capacity=capacity.min_tasks,
                                                          max_capacity=capacity.max_tasks)
             scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=capacity.scale_cpu_percent)
-            scaling.scale_on_request_count("Requests", requests_per_target=capacity.scale_requests_per_task,
-                                           target_group=load_balancer.target_group)
+            if not capacity.blue_green:
+                # Requests per target names one target group; blue/green moves the traffic between two, so
+                # there the CPU target tracks the load alone.
+                scaling.scale_on_request_count("Requests", requests_per_target=capacity.scale_requests_per_task,
+                                               target_group=load_balancer.target_group)
 
 
 def _capacity_providers(spot_percent: int) -> list[ecs.CapacityProviderStrategy]:

@@ -74,7 +74,8 @@ class EchoServiceStack(Stack):
         if settings.monitoring:
             monitoring = ServiceMonitoring(self, "Monitoring", service=service.service,
                                            load_balancer=entrance.load_balancer, target_group=entrance.target_group,
-                                           alarm_email=settings.alarm_email)
+                                           alarm_email=settings.alarm_email,
+                                           alternate_target_group=entrance.alternate_target_group)
             # A release that trips these alarms is rolled back by ECS, as the circuit breaker does for crashes.
             alarms = monitoring.deployment_alarm_config()
             service.service.enable_deployment_alarms(alarms.alarm_names, behavior=alarms.behavior)

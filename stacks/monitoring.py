@@ -41,7 +41,8 @@ class ServiceMonitoring(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, service: ecs.FargateService,
                  load_balancer: elbv2.ApplicationLoadBalancer, target_group: elbv2.ApplicationTargetGroup,
-                 alarm_email: str | None, p99_latency_seconds: float = 1.0) -> None:
+                 alarm_email: str | None, p99_latency_seconds: float = 1.0,
+                 alternate_target_group: elbv2.ApplicationTargetGroup | None = None) -> None:
         super().__init__(scope, construct_id)
         self.topic = self._topic()
         if alarm_email:
@@ -50,10 +51,15 @@ class ServiceMonitoring(Construct):
 
         errors_from_load_balancer = load_balancer.metrics.http_code_elb(
             elbv2.HttpCodeElb.ELB_5XX_COUNT, period=PERIOD, statistic="Sum")
-        errors_from_targets = target_group.metrics.http_code_target(
-            elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=PERIOD, statistic="Sum")
-        unhealthy = target_group.metrics.unhealthy_host_count(period=PERIOD, statistic="Maximum")
-        p99 = target_group.metrics.target_response_time(period=PERIOD, statistic="p99")
+        # Blue/green: the new release's tasks sit in whichever group is not serving, and the groups swap roles
+        # with every deployment, so the release alarms read both.
+        groups = [target_group] + ([alternate_target_group] if alternate_target_group else [])
+        errors_from_targets = _across(groups, "FILL(m{i}, 0)", " + ", lambda g: g.metrics.http_code_target(
+            elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=PERIOD, statistic="Sum"), "target 5xx")
+        unhealthy = _across(groups, "FILL(m{i}, 0)", ", ", lambda g: g.metrics.unhealthy_host_count(
+            period=PERIOD, statistic="Maximum"), "unhealthy hosts", wrap="MAX([{}])")
+        p99 = _across(groups, "m{i}", ", ", lambda g: g.metrics.target_response_time(
+            period=PERIOD, statistic="p99"), "p99", wrap="MAX([{}])")
         cpu = service.metric_cpu_utilization(period=PERIOD, statistic="Average")
         memory = service.metric_memory_utilization(period=PERIOD, statistic="Average")
 
@@ -91,7 +97,8 @@ class ServiceMonitoring(Construct):
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 periods=LATENCY_PERIODS, datapoints=LATENCY_PERIODS, missing=no_data_is_fine,
                 # p99 of fewer than 100 requests is the single slowest one: keep the state until there is enough.
-                low_sample="ignore",
+                # (A percentile setting: it does not apply to the math across two groups.)
+                low_sample=None if alternate_target_group else "ignore",
                 description=f"The slowest 1 % of requests took over {p99_latency_seconds:g} s for "
                 f"{LATENCY_PERIODS} minutes. Compare with CPU and memory on the dashboard (load) and with the "
                 "last deployment (a slow release). This alarm rolls a deployment back.",
@@ -195,7 +202,7 @@ class ServiceMonitoring(Construct):
         ))
         return topic
 
-    def _alarm(self, construct_id: str, metric: cloudwatch.Metric, *, threshold: float,
+    def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, *, threshold: float,
                comparison: cloudwatch.ComparisonOperator, periods: int, datapoints: int,
                missing: cloudwatch.TreatMissingData, description: str,
                low_sample: str | None = None) -> cloudwatch.Alarm:
@@ -209,3 +216,12 @@ class ServiceMonitoring(Construct):
         alarm.add_alarm_action(action)
         alarm.add_ok_action(action)
         return alarm
+
+
+def _across(groups: list, term: str, join: str, metric_of, label: str, wrap: str = "{}") -> cloudwatch.IMetric:
+    """The metric of one target group as it is, or one math expression over several."""
+    if len(groups) == 1:
+        return metric_of(groups[0])
+    expression = wrap.format(join.join(term.format(i=i) for i in range(len(groups))))
+    return cloudwatch.MathExpression(expression=expression, label=label, period=PERIOD,
+                                     using_metrics={f"m{i}": metric_of(group) for i, group in enumerate(groups)})

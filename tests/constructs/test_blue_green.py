@@ -3,6 +3,8 @@ production listener rule ECS switches."""
 
 from __future__ import annotations
 
+import json
+
 
 def _service(synth) -> dict:
     (service,) = synth.template().find_resources("AWS::ECS::Service").values()
@@ -45,3 +47,28 @@ def test_traffic_goes_through_the_listener_rule(hardened):
     listeners = template.find_resources("AWS::ElasticLoadBalancingV2::Listener").values()
     (https,) = [listener["Properties"] for listener in listeners if listener["Properties"]["Port"] == 443]
     assert https["DefaultActions"][0]["Type"] == "fixed-response"  # nothing bypasses the rule
+
+
+def test_the_release_alarms_watch_both_target_groups(hardened):
+    alarms = hardened.template().find_resources("AWS::CloudWatch::Alarm")
+    expressions = {}
+    for key, alarm in alarms.items():
+        for name in ("Target5xx", "UnhealthyHosts", "P99Latency"):
+            if key.startswith(f"Monitoring{name}"):
+                metrics = alarm["Properties"]["Metrics"]
+                (expression,) = [m["Expression"] for m in metrics if "Expression" in m]
+                groups = {json.dumps(m["MetricStat"]["Metric"]["Dimensions"]) for m in metrics if "MetricStat" in m}
+                assert any("AlternateTargetGroup" in g for g in groups) and len(groups) == 2, name
+                expressions[name] = expression
+    assert expressions == {"Target5xx": "FILL(m0, 0) + FILL(m1, 0)",
+                           "UnhealthyHosts": "MAX([FILL(m0, 0), FILL(m1, 0)])", "P99Latency": "MAX([m0, m1])"}
+
+
+def test_blue_green_scales_on_cpu_only(hardened, prod):
+    def metrics(synth):
+        policies = synth.template().find_resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()
+        return sorted(p["Properties"]["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]
+                      ["PredefinedMetricType"] for p in policies)
+    # Requests per target would follow one target group while traffic moves between two.
+    assert metrics(hardened) == ["ECSServiceAverageCPUUtilization"]
+    assert metrics(prod) == ["ALBRequestCountPerTarget", "ECSServiceAverageCPUUtilization"]
