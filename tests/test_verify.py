@@ -411,3 +411,41 @@ def test_make_local_fails_when_the_local_task_does_not_answer(aws, monkeypatch, 
     assert code == 1
     assert line(lines, "http").startswith(f"FAIL http: GET {closed_url}:")
     assert [text for text in lines if text.startswith("FAIL")] == [line(lines, "http")]
+
+
+def test_a_rolled_back_stack_fails_at_once_even_when_the_service_is_steady(aws, monkeypatch, capsys, site):
+    build_world(monkeypatch, site)
+
+    def rolled_back(answer, _calls):
+        answer["Stacks"][0]["StackStatus"] = "UPDATE_ROLLBACK_COMPLETE"
+        return answer
+    rewrite(monkeypatch, "cloudformation", "describe_stacks", rolled_back)
+    code, lines, _, elapsed = run(capsys, deadline="30")
+    assert code == 1
+    assert lines == [f"FAIL stack: {STACK} UPDATE_ROLLBACK_COMPLETE: the last deployment did not land"]
+    assert elapsed < 5
+
+
+def test_blue_green_targets_in_the_alternate_group_count(aws, monkeypatch, capsys, site):
+    world = build_world(monkeypatch, site, targets=0)
+    elbv2 = SESSION.client("elbv2")
+    vpc = SESSION.client("ec2").describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.0.0.0/16"]}])["Vpcs"][0]
+    green = elbv2.create_target_group(Name="echo-green", Protocol="HTTP", Port=80, VpcId=vpc["VpcId"],
+                                      TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+    (balancer,) = elbv2.describe_load_balancers(Names=["echo-alb"])["LoadBalancers"]
+    (listener,) = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
+    elbv2.create_rule(ListenerArn=listener["ListenerArn"], Priority=1,
+                      Conditions=[{"Field": "path-pattern", "Values": ["/*"]}],
+                      Actions=[{"Type": "forward", "TargetGroupArn": green}])
+    elbv2.register_targets(TargetGroupArn=green, Targets=[{"Id": "10.0.1.10", "Port": 80}])
+
+    def with_alternate(answer, _calls):
+        for service in answer["services"]:
+            for lb in service["loadBalancers"]:
+                lb["advancedConfiguration"] = {"alternateTargetGroupArn": green}
+        return answer
+    rewrite(monkeypatch, "ecs", "describe_services", with_alternate)
+    assert world["ecs"]  # the service exists in moto; only the blue/green field is added
+    code, lines, _, _ = run(capsys)
+    assert code == 0, lines
+    assert line(lines, "target-health") == "ok target-health: 1/1 targets healthy in echo-tg, echo-green"

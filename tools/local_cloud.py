@@ -20,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RUN_DIR = ROOT / ".run"
 SERVICES = ("local-task", "local-aws")  # stop order: the task first, the AWS last
+# What each recorded pid must be running: after a reboot a pid file can name somebody else's process.
+MODULES = {"local-aws": "tools.local_aws", "local-task": "tools.local_task"}
 
 
 def _pid_file(name: str) -> Path:
@@ -31,13 +33,27 @@ def running_pid(name: str) -> int | None:
     path = _pid_file(name)
     if not path.exists():
         return None
-    pid = int(path.read_text())
     try:
+        pid = int(path.read_text())
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ValueError, ProcessLookupError):
+        path.unlink()
+        return None
+    if not _runs(pid, MODULES[name]):
         path.unlink()
         return None
     return pid
+
+
+def _runs(pid: int, module: str) -> bool:
+    """Is `pid` still the `python -m module` that was recorded? (Linux: /proc; elsewhere trust the pid.)"""
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if not Path("/proc/self").exists():
+        return True
+    try:
+        return module.encode() in cmdline.read_bytes().split(b"\0")
+    except OSError:
+        return False
 
 
 def _start(name: str, command: list[str]) -> subprocess.Popen:

@@ -107,7 +107,11 @@ class Verifier:
         if missing := [key for key in needed if key not in outputs]:
             detail = f"{stack} ({described['StackStatus']}) lacks outputs: {', '.join(missing)}"
             return Check("stack", False, detail, fatal=True), outputs
-        return Check("stack", True, f"{stack} {described['StackStatus']}"), outputs
+        status = described["StackStatus"]
+        if "ROLLBACK" in status or status.endswith("FAILED"):
+            # The service may be steady again, but on the previous release: the deployment did not land.
+            return Check("stack", False, f"{stack} {status}: the last deployment did not land", fatal=True), outputs
+        return Check("stack", True, f"{stack} {status}"), outputs
 
     def check_once(self, cluster: str, service_name: str, url: str, expect_body: str) -> list[Check]:
         names = ("running", "deployment", "failed-tasks", "target-health")
@@ -188,7 +192,11 @@ class Verifier:
                     yield f"task {task['taskArn'].rsplit('/', 1)[-1][:12]} stopped: {', '.join(reasons)}"
 
     def target_health(self, service: dict) -> Check:
-        groups = [lb["targetGroupArn"] for lb in service.get("loadBalancers", []) if lb.get("targetGroupArn")]
+        # Blue/green: the serving tasks may be in the alternate group; both together must be healthy.
+        groups = [arn for lb in service.get("loadBalancers", [])
+                  for arn in (lb.get("targetGroupArn"),
+                              lb.get("advancedConfiguration", {}).get("alternateTargetGroupArn"))
+                  if arn]
         if not groups:
             return Check("target-health", False, "the service has no load balancer target group")
         total, unhealthy = 0, []

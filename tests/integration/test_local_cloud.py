@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 
 import pytest
 
@@ -45,3 +46,18 @@ def test_start_records_pids_and_stop_ends_exactly_those(built_images, tmp_path, 
             pass
     assert local_cloud.main(["stop"]) == 0
     assert capsys.readouterr().out == "nothing from make local is running\n"
+
+
+def test_a_stale_or_foreign_pid_file_is_not_trusted(tmp_path, monkeypatch):
+    monkeypatch.setattr(local_cloud, "RUN_DIR", tmp_path)
+    stranger = subprocess.Popen(["sleep", "30"])  # alive, but not what make local started
+    try:
+        (tmp_path / "local-aws.pid").write_text(str(stranger.pid))
+        assert local_cloud.running_pid("local-aws") is None
+        assert _alive(stranger.pid)  # and `make local-stop` would leave it alone
+        (tmp_path / "local-task.pid").write_text("not a pid")
+        assert local_cloud.running_pid("local-task") is None
+        assert not list(tmp_path.glob("*.pid"))
+    finally:
+        stranger.kill()
+        stranger.wait()
