@@ -83,5 +83,10 @@ def test_readme_lists_every_setting_with_its_default():
 
     readme = (ROOT / "README.md").read_text()
     assert settings_table() in readme, "README's settings table is stale: python -m tools.settings_table"
-    rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]*) \|", readme, flags=re.MULTILINE))
+    rows = {line.split("|")[1].strip(" `"): [cell.strip() for cell in line.split("|")[2:5]]
+            for line in readme.splitlines() if re.match(r"^\| `\w+` \|", line)}
     assert set(Settings.model_fields) <= set(rows)
+    # default, dev, prod: the columns say what cdk.json says
+    assert rows["spot"] == ["`0`", "`100`", ""]
+    assert rows["monitoring"] == ["`true`", "`false`", ""]
+    assert rows["min_tasks"] == ["`unset`", "", "`2`"]

@@ -22,10 +22,13 @@ def test_prod_is_protected_from_accidental_deletion(dev, prod):
 
 
 def test_everything_is_tagged_with_project_and_environment(each_env):
-    tags = each_env.template().find_resources("AWS::EC2::VPC")
-    (vpc,) = tags.values()
-    assert {"Key": "environment", "Value": each_env.env} in vpc["Properties"]["Tags"]
-    assert {"Key": "project", "Value": "echo-fargate"} in vpc["Properties"]["Tags"]
+    tagged = [r for r in each_env.template().to_json()["Resources"].values()
+              if isinstance(r.get("Properties", {}).get("Tags"), list)]
+    assert {r["Type"] for r in tagged} >= {"AWS::EC2::VPC", "AWS::ECS::Service", "AWS::ECS::Cluster",
+                                           "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::Logs::LogGroup"}
+    for resource in tagged:
+        assert {"Key": "environment", "Value": each_env.env} in resource["Properties"]["Tags"], resource["Type"]
+        assert {"Key": "project", "Value": "echo-fargate"} in resource["Properties"]["Tags"], resource["Type"]
 
 
 def _stack_artifact(synth) -> dict:

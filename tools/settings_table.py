@@ -24,12 +24,15 @@ def _shown(value) -> str:
 
 
 def settings_table() -> str:
-    prod = json.loads((ROOT / "cdk.json").read_text())["context"]["environments"]["prod"]
-    rows = ["| setting | default (dev) | prod | what it is, allowed values |", "| --- | --- | --- | --- |"]
+    """Default, then what cdk.json's dev and prod blocks change (blank: the default applies)."""
+    environments = json.loads((ROOT / "cdk.json").read_text())["context"]["environments"]
+    rows = ["| setting | default | dev | prod | what it is, allowed values |", "| --- | --- | --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
-        prod_value = "prod" if name == "env" else prod.get(name)
-        shown_prod = f"`{_shown(prod_value)}`" if prod_value is not None else ""
-        rows.append(f"| `{name}` | `{_shown(field.default)}` | {shown_prod} | {field.description} |")
+        cells = []
+        for env in ("dev", "prod"):
+            value = env if name == "env" else environments[env].get(name)
+            cells.append(f"`{_shown(value)}`" if value is not None else "")
+        rows.append(f"| `{name}` | `{_shown(field.default)}` | {cells[0]} | {cells[1]} | {field.description} |")
     return "\n".join(rows)
 
 
