@@ -45,16 +45,18 @@ class CircleCiAccess(Construct):
         where = f"{Aws.PARTITION}:cloudformation:{Aws.REGION}:{Aws.ACCOUNT_ID}"
         self.diff_role.add_to_policy(iam.PolicyStatement(
             actions=["cloudformation:DescribeStacks", "cloudformation:GetTemplate"],
-            resources=[f"arn:{where}:stack/echo-fargate-*/*"],
+            # and CDK's own bootstrap stack, whose outputs the CLI reads before comparing templates
+            resources=[f"arn:{where}:stack/echo-fargate-*/*", f"arn:{where}:stack/CDKToolkit/*"],
         ))
         self.diff_role.add_to_policy(iam.PolicyStatement(
             actions=["ssm:GetParameter"],
             resources=[f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}:parameter/cdk-bootstrap/"
                        f"{BOOTSTRAP_QUALIFIER}/version"],
         ))
-        acknowledge(self.diff_role, "IAM5[Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:"
-                    "<AWS::AccountId>:stack/echo-fargate-*/*]", "Read-only access to this project's stacks, "
-                    "whose ARNs end in ids CloudFormation generates.")
+        for stack_name in ("echo-fargate-*", "CDKToolkit"):
+            acknowledge(self.diff_role, "IAM5[Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:"
+                        f"<AWS::AccountId>:stack/{stack_name}/*]", "Read-only access to this project's stacks "
+                        "and CDK's bootstrap stack, whose ARNs end in ids CloudFormation generates.")
 
     def _role(self, construct_id: str, issuer: str, subject: str, description: str) -> iam.Role:
         principal = iam.WebIdentityPrincipal(self.provider.open_id_connect_provider_arn, conditions={
