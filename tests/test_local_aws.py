@@ -132,3 +132,14 @@ def test_an_ecr_repository_from_a_template_scans_on_push_and_has_its_lifecycle_p
         assert repository["imageScanningConfiguration"] != {"scanOnPush": True}
         with pytest.raises(ClientError, match="LifecyclePolicyNotFound"):
             ecr.get_lifecycle_policy(repositoryName="team/app")
+
+
+def test_turning_on_termination_protection(fixed):
+    cf = boto3.client("cloudformation")
+    cf.create_stack(StackName="app", TemplateBody=_template())
+    if fixed:
+        cf.update_termination_protection(StackName="app", EnableTerminationProtection=True)
+        assert cf.describe_stacks(StackName="app")["Stacks"][0]["EnableTerminationProtection"] is True
+    else:
+        with pytest.raises(NotImplementedError, match="update_termination_protection"):
+            cf.update_termination_protection(StackName="app", EnableTerminationProtection=True)

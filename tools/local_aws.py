@@ -14,7 +14,9 @@ and moto 5.2.5 gets wrong, fixed to match AWS. Nothing else is changed, and no t
 5. AWS::ECR::Repository: moto keeps the template's ImageScanningConfiguration in CloudFormation's casing
    (`ScanOnPush`), which its ECR API then does not see (DescribeRepositories shows no scan on push), and
    drops the LifecyclePolicy. AWS applies both.
-6. ExecuteChangeSet: AWS recomputes the stack's outputs from the new template; moto keeps the outputs of
+6. UpdateTerminationProtection: moto does not implement it (HTTP 500), and `cdk deploy` calls it for every
+   stack whose protection differs from the stack's (the shared registry and CI stacks turn it on).
+7. ExecuteChangeSet: AWS recomputes the stack's outputs from the new template; moto keeps the outputs of
    the template the stack was created with (none, for a stack created through a change set), so
    `cdk deploy` prints no outputs and the verifier finds none.
 
@@ -29,6 +31,8 @@ import sys
 from moto import server
 from moto.cloudformation.exceptions import CloudFormationError
 from moto.cloudformation.models import CloudFormationBackend, Stack
+from moto.cloudformation.responses import CloudFormationResponse
+from moto.core.responses import ActionResult
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.route_tables import RouteTable
 from moto.ecr.models import Repository, ecr_backends
@@ -109,6 +113,12 @@ def _create_repository(cls, resource_name: str, cloudformation_json: dict, accou
     return repository
 
 
+def _update_termination_protection(self: CloudFormationResponse) -> ActionResult:
+    (stack,) = self.cloudformation_backend.describe_stacks(self._get_param("StackName"))
+    stack.enable_termination_protection = self._get_bool_param("EnableTerminationProtection", False)
+    return ActionResult({"StackId": stack.stack_id})
+
+
 _FIXES = [
     (CloudFormationBackend, "delete_change_set", _delete_change_set),
     (CloudFormationBackend, "execute_change_set", _execute_change_set),
@@ -116,6 +126,7 @@ _FIXES = [
     (Stack, "stack_parameters", property(_stack_parameters)),
     (RouteTable, "delete_from_cloudformation_json", classmethod(_delete_route_table)),
     (Repository, "create_from_cloudformation_json", classmethod(_create_repository)),
+    (CloudFormationResponse, "update_termination_protection", _update_termination_protection),
 ]
 _ORIGINALS = {(owner, name): owner.__dict__.get(name) for owner, name, _ in _FIXES}
 
