@@ -44,7 +44,7 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(VENV)/.installed node_modules/.installed system-packages  ## Install Python, npm and Debian dependencies
 
-system-packages:  ## Install nginx, envsubst, shellcheck and wrk from Debian when missing (needs root or sudo)
+system-packages:  ## Install nginx, envsubst, shellcheck, busybox, wget and wrk from Debian when missing (root or sudo)
 	@missing=""; for c in $(SYSTEM_COMMANDS); do [ -x $$c ] || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
