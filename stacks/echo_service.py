@@ -11,9 +11,7 @@ from constructs import Construct
 
 from stacks.compliance import acknowledge
 from stacks.echo_task import NGINX_CONTAINER, NGINX_PORT, EchoTask
-from stacks.load_balancer import PublicLoadBalancer
-
-HTTPS_PORT = 443
+from stacks.load_balancer import HTTPS_PORT, PublicLoadBalancer
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,29 @@ class Synthesized:
     def service_stack(self) -> str:
         return f"echo-fargate-{self.env}"
 
+    def only(self, resource_type: str, stack: str | None = None) -> dict:
+        """The properties of the one resource of this type in the stack (fails if there are more or none)."""
+        (resource,) = self.template(stack).find_resources(resource_type).values()
+        return resource.get("Properties", {})
+
+    @property
+    def service(self) -> dict:
+        return self.only("AWS::ECS::Service")
+
+    @property
+    def task_definition(self) -> dict:
+        return self.only("AWS::ECS::TaskDefinition")
+
+    @property
+    def containers(self) -> dict[str, dict]:
+        return {c["Name"]: c for c in self.task_definition["ContainerDefinitions"]}
+
+    def policy_of(self, role_prefix: str, stack: str | None = None) -> dict:
+        """The inline policy attached to the role whose logical id starts with `role_prefix`."""
+        (policy,) = [p["Properties"] for p in self.template(stack).find_resources("AWS::IAM::Policy").values()
+                     if p["Properties"]["Roles"][0]["Ref"].startswith(role_prefix)]
+        return policy
+
     @property
     def validation_report(self) -> dict:
         return json.loads((self.outdir / "validation-report.json").read_text())

@@ -202,22 +202,14 @@ class FargateTasks:
         return self.count - self.spot_tasks
 
 
-def _cpu_units(value: Any, what: str) -> int:
-    """'256' → 256; '0.25 vCPU' → 256."""
+def _task_size(value: Any, unit: str, what: str) -> int:
+    """A task size as ECS accepts it, in its 1024ths: '256' → 256, '0.25 vCPU' → 256 (unit 'vcpu'),
+    '512' → 512, '0.5 GB' → 512 (unit 'gb')."""
     text = str(value).strip().lower()
     try:
-        return round(float(text.removesuffix("vcpu").strip()) * 1024) if text.endswith("vcpu") else int(float(text))
+        return round(float(text.removesuffix(unit).strip()) * 1024) if text.endswith(unit) else int(float(text))
     except ValueError as error:
-        raise TemplateError(f"{what}: cannot read CPU from {value!r}") from error
-
-
-def _memory_mib(value: Any, what: str) -> int:
-    """'512' → 512; '0.5 GB' → 512."""
-    text = str(value).strip().lower()
-    try:
-        return round(float(text.removesuffix("gb").strip()) * 1024) if text.endswith("gb") else int(float(text))
-    except ValueError as error:
-        raise TemplateError(f"{what}: cannot read memory from {value!r}") from error
+        raise TemplateError(f"{what}: cannot read the task size from {value!r}") from error
 
 
 def _task_count(template: Template, service_id: str, service: Mapping[str, Any]) -> tuple[float, str]:
@@ -297,8 +289,8 @@ def fargate_tasks(template: Template) -> list[FargateTasks]:
         network = (service.get("NetworkConfiguration") or {}).get("AwsvpcConfiguration") or {}
         found.append(FargateTasks(
             service=service_id, count=count, count_source=source,
-            cpu_units=_cpu_units(task.get("Cpu"), f"{task_id}.Cpu"),
-            memory_mib=_memory_mib(task.get("Memory"), f"{task_id}.Memory"),
+            cpu_units=_task_size(task.get("Cpu"), "vcpu", f"{task_id}.Cpu"),
+            memory_mib=_task_size(task.get("Memory"), "gb", f"{task_id}.Memory"),
             arm=architecture == "ARM64",
             spot_tasks=spot_tasks(strategy, count),
             public_ip=str(network.get("AssignPublicIp", "DISABLED")).upper() == "ENABLED",

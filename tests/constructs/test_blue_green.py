@@ -6,19 +6,14 @@ from __future__ import annotations
 import json
 
 
-def _service(synth) -> dict:
-    (service,) = synth.template().find_resources("AWS::ECS::Service").values()
-    return service["Properties"]
-
-
 def test_rolling_by_default(dev, prod):
     for synth in (dev, prod):
-        assert _service(synth)["DeploymentConfiguration"].get("Strategy", "ROLLING") == "ROLLING"
+        assert synth.service["DeploymentConfiguration"].get("Strategy", "ROLLING") == "ROLLING"
         synth.template().resource_count_is("AWS::ElasticLoadBalancingV2::TargetGroup", 1)
 
 
 def test_blue_green_with_a_bake_time(hardened):
-    config = _service(hardened)["DeploymentConfiguration"]
+    config = hardened.service["DeploymentConfiguration"]
     assert config["Strategy"] == "BLUE_GREEN"
     assert config["BakeTimeInMinutes"] == 10
 
@@ -27,7 +22,7 @@ def test_the_service_knows_the_alternate_target_group_and_the_production_rule(ha
     template = hardened.template()
     groups = template.find_resources("AWS::ElasticLoadBalancingV2::TargetGroup")
     assert len(groups) == 2
-    (target,) = _service(hardened)["LoadBalancers"]
+    (target,) = hardened.service["LoadBalancers"]
     assert (target["ContainerName"], target["ContainerPort"]) == ("nginx", 80)
     advanced = target["AdvancedConfiguration"]
     assert advanced["AlternateTargetGroupArn"]["Ref"].startswith("LoadBalancerAlternateTargetGroup")

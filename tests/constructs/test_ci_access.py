@@ -25,9 +25,7 @@ def _role(synth, name: str) -> dict:
 
 
 def _policy_statements(synth, role_name: str) -> list[dict]:
-    (policy,) = [p["Properties"] for p in synth.template(CI).find_resources("AWS::IAM::Policy").values()
-                 if p["Properties"]["Roles"][0]["Ref"].startswith(f"CircleCi{role_name}")]
-    return policy["PolicyDocument"]["Statement"]
+    return synth.policy_of(f"CircleCi{role_name}", CI)["PolicyDocument"]["Statement"]
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -9,18 +9,8 @@ import pytest
 from stacks.echo_task import ECHO_HEALTH_COMMAND, NGINX_HEALTH_COMMAND
 
 
-def _containers(synth) -> dict[str, dict]:
-    (task,) = synth.template().find_resources("AWS::ECS::TaskDefinition").values()
-    return {c["Name"]: c for c in task["Properties"]["ContainerDefinitions"]}
-
-
-def _task(synth) -> dict:
-    (task,) = synth.template().find_resources("AWS::ECS::TaskDefinition").values()
-    return task["Properties"]
-
-
 def test_public_images_get_no_health_commands_and_a_root_health_path(dev):
-    containers = _containers(dev)
+    containers = dev.containers
     assert all("HealthCheck" not in c and not c.get("ReadonlyRootFilesystem") for c in containers.values())
     (group,) = dev.template().find_resources("AWS::ElasticLoadBalancingV2::TargetGroup").values()
     assert group["Properties"]["HealthCheckPath"] == "/"
@@ -40,7 +30,7 @@ def test_built_images_come_from_the_services_directories(built_images):
 @pytest.mark.parametrize("variant", ["built_images", "ecr_images"])
 def test_own_images_get_health_checks_read_only_roots_and_a_healthy_dependency(request, variant):
     synth = request.getfixturevalue(variant)
-    containers = _containers(synth)
+    containers = synth.containers
     assert containers["echo"]["HealthCheck"]["Command"] == ECHO_HEALTH_COMMAND
     assert containers["nginx"]["HealthCheck"]["Command"] == NGINX_HEALTH_COMMAND
     assert all(c["ReadonlyRootFilesystem"] is True for c in containers.values())
@@ -48,7 +38,7 @@ def test_own_images_get_health_checks_read_only_roots_and_a_healthy_dependency(r
     assert containers["nginx"]["MountPoints"] == [
         {"ContainerPath": "/tmp/nginx-proxy", "ReadOnly": False, "SourceVolume": "nginx-runtime"}
     ]
-    assert _task(synth)["Volumes"] == [{"Name": "nginx-runtime"}]
+    assert synth.task_definition["Volumes"] == [{"Name": "nginx-runtime"}]
     assert containers["echo"]["StopTimeout"] == 30
     (group,) = synth.template().find_resources("AWS::ElasticLoadBalancingV2::TargetGroup").values()
     assert group["Properties"]["HealthCheckPath"] == "/healthz"
@@ -56,11 +46,10 @@ def test_own_images_get_health_checks_read_only_roots_and_a_healthy_dependency(r
 
 def test_ecr_images_are_the_two_repositories_at_the_tag(ecr_images):
     for name, repository in (("echo", "echo-fargate/echo"), ("nginx", "echo-fargate/nginx-proxy")):
-        image = json.dumps(_containers(ecr_images)[name]["Image"])
+        image = json.dumps(ecr_images.containers[name]["Image"])
         assert f"/{repository}:0a1b2c3d" in image
-    (policy,) = [p for p in ecr_images.template().find_resources("AWS::IAM::Policy").values()
-                 if p["Properties"]["Roles"][0]["Ref"].startswith("TaskTaskDefinitionExecutionRole")]
-    pulls = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if "ecr:BatchGetImage" in s["Action"]]
+    statements = ecr_images.policy_of("TaskTaskDefinitionExecutionRole")["PolicyDocument"]["Statement"]
+    pulls = [s for s in statements if "ecr:BatchGetImage" in s["Action"]]
     (pull,) = pulls
     assert sorted(json.dumps(r).split(":repository/")[1][:-4] for r in pull["Resource"]) == [
         "echo-fargate/echo", "echo-fargate/nginx-proxy"]

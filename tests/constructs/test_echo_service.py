@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 
-def _service(synth) -> dict:
-    (service,) = synth.template().find_resources("AWS::ECS::Service").values()
-    return service["Properties"]
-
-
 def test_load_balancer_targets_the_nginx_container_on_80_by_name(each_env):
-    (target,) = _service(each_env)["LoadBalancers"]
+    (target,) = each_env.service["LoadBalancers"]
     assert (target["ContainerName"], target["ContainerPort"]) == ("nginx", 80)
 
 
 def test_dev_runs_one_task(dev):
-    assert _service(dev)["DesiredCount"] == 1
+    assert dev.service["DesiredCount"] == 1
     dev.template().resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
 
 
 def test_rolling_deploys_keep_capacity_and_roll_back_on_failure(each_env):
-    service = _service(each_env)
+    service = each_env.service
     config = service["DeploymentConfiguration"]
     assert config["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
     assert (config["MinimumHealthyPercent"], config["MaximumPercent"]) == (100, 200)
@@ -27,21 +22,21 @@ def test_rolling_deploys_keep_capacity_and_roll_back_on_failure(each_env):
 
 
 def test_prod_also_rolls_back_a_release_that_trips_its_alarms(prod, dev):
-    config = _service(prod)["DeploymentConfiguration"]
+    config = prod.service["DeploymentConfiguration"]
     assert config["Alarms"]["Enable"] is True and config["Alarms"]["Rollback"] is True
     assert sorted(name["Ref"][:-8] for name in config["Alarms"]["AlarmNames"]) == [
         "MonitoringP99Latency", "MonitoringTarget5xx", "MonitoringUnhealthyHosts"]
-    assert "Alarms" not in _service(dev)["DeploymentConfiguration"]  # monitoring=false in dev
+    assert "Alarms" not in dev.service["DeploymentConfiguration"]  # monitoring=false in dev
 
 
 def test_dev_tasks_run_in_public_subnets_with_a_public_ip(dev):
-    network = _service(dev)["NetworkConfiguration"]["AwsvpcConfiguration"]
+    network = dev.service["NetworkConfiguration"]["AwsvpcConfiguration"]
     assert network["AssignPublicIp"] == "ENABLED"
     assert all("PublicSubnet" in subnet["Ref"] for subnet in network["Subnets"])
 
 
 def test_prod_tasks_run_in_private_subnets_without_a_public_ip(prod):
-    network = _service(prod)["NetworkConfiguration"]["AwsvpcConfiguration"]
+    network = prod.service["NetworkConfiguration"]["AwsvpcConfiguration"]
     assert network["AssignPublicIp"] == "DISABLED"
     assert len(network["Subnets"]) == 2
     assert all("PrivateSubnet" in subnet["Ref"] for subnet in network["Subnets"])
@@ -93,22 +88,22 @@ def test_cluster_name_is_generated_unless_set(dev, tmp_path):
 
 
 def test_dev_runs_on_fargate_spot_prod_on_fargate(dev, prod):
-    assert _service(dev)["CapacityProviderStrategy"] == [{"CapacityProvider": "FARGATE_SPOT", "Weight": 100}]
-    assert _service(prod)["CapacityProviderStrategy"] == [{"Base": 0, "CapacityProvider": "FARGATE", "Weight": 100}]
+    assert dev.service["CapacityProviderStrategy"] == [{"CapacityProvider": "FARGATE_SPOT", "Weight": 100}]
+    assert prod.service["CapacityProviderStrategy"] == [{"Base": 0, "CapacityProvider": "FARGATE", "Weight": 100}]
     for synth in (dev, prod):
-        assert "LaunchType" not in _service(synth)  # capacity providers decide
+        assert "LaunchType" not in synth.service  # capacity providers decide
 
 
 def test_a_spot_share_keeps_one_task_on_regular_fargate(tmp_path):
     from tests.synth import synthesize
 
-    strategy = _service(synthesize("dev", tmp_path, spot="70"))["CapacityProviderStrategy"]
+    strategy = synthesize("dev", tmp_path, spot="70").service["CapacityProviderStrategy"]
     assert strategy == [{"Base": 1, "CapacityProvider": "FARGATE", "Weight": 30},
                         {"CapacityProvider": "FARGATE_SPOT", "Weight": 70}]
 
 
 def test_prod_scales_between_two_and_six_tasks_and_deploys_keep_the_count(prod):
-    assert "DesiredCount" not in _service(prod)  # a deploy must not reset what the scaler chose
+    assert "DesiredCount" not in prod.service  # a deploy must not reset what the scaler chose
     template = prod.template()
     template.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {
         "MinCapacity": 2, "MaxCapacity": 6, "ScalableDimension": "ecs:service:DesiredCount"})
@@ -126,5 +121,5 @@ def test_container_insights_and_exec_follow_the_settings(dev, prod, tmp_path):
         return cluster["Properties"]["ClusterSettings"]
     assert insights(dev) == [{"Name": "containerInsights", "Value": "disabled"}]
     assert insights(prod) == [{"Name": "containerInsights", "Value": "enabled"}]
-    assert "EnableExecuteCommand" not in _service(dev) or _service(dev)["EnableExecuteCommand"] is False
-    assert _service(synthesize("dev", tmp_path, enable_exec="true"))["EnableExecuteCommand"] is True
+    assert "EnableExecuteCommand" not in dev.service or dev.service["EnableExecuteCommand"] is False
+    assert synthesize("dev", tmp_path, enable_exec="true").service["EnableExecuteCommand"] is True

@@ -9,17 +9,8 @@ from settings import aws_limits
 from stacks.log_retention import RETENTION_BY_DAYS as _RETENTION_BY_DAYS
 
 
-def _task(synth) -> dict:
-    (task,) = synth.template().find_resources("AWS::ECS::TaskDefinition").values()
-    return task["Properties"]
-
-
-def _containers(synth) -> dict[str, dict]:
-    return {c["Name"]: c for c in _task(synth)["ContainerDefinitions"]}
-
-
 def test_task_is_the_books_echo_task_on_fargate(dev):
-    task = _task(dev)
+    task = dev.task_definition
     assert task["Family"] == "echo-task"
     assert task["NetworkMode"] == "awsvpc"
     assert task["RequiresCompatibilities"] == ["FARGATE"]
@@ -27,14 +18,14 @@ def test_task_is_the_books_echo_task_on_fargate(dev):
 
 
 def test_echo_container_serves_8080_from_the_seed_image(dev):
-    echo = _containers(dev)["echo"]
+    echo = dev.containers["echo"]
     assert echo["Image"] == "stormcat24/echo:latest"
     assert echo["Essential"] is True
     assert [p["ContainerPort"] for p in echo["PortMappings"]] == [8080]
 
 
 def test_nginx_container_forwards_to_echo_over_localhost(dev):
-    nginx = _containers(dev)["nginx"]
+    nginx = dev.containers["nginx"]
     assert nginx["Image"] == "stormcat24/nginx-proxy:latest"
     assert nginx["Essential"] is True
     assert [p["ContainerPort"] for p in nginx["PortMappings"]] == [80]
@@ -47,7 +38,7 @@ def test_each_container_logs_to_its_own_group(dev):
     template = dev.template()
     groups = {key: g for key, g in template.find_resources("AWS::Logs::LogGroup").items() if key.startswith("Task")}
     assert len(groups) == 2
-    for name, container in _containers(dev).items():
+    for name, container in dev.containers.items():
         options = container["LogConfiguration"]["Options"]
         assert container["LogConfiguration"]["LogDriver"] == "awslogs"
         assert options["awslogs-stream-prefix"] == name
@@ -68,22 +59,20 @@ def test_settings_reach_the_task(tmp_path):
 
     synth = synthesize("dev", tmp_path, cpu="1024", memory="3072", echo_image="example.com/team/echo:1.2.3",
                        nginx_image="public.ecr.aws/nginx/nginx:1.27", backend_host="127.0.0.1:9000")
-    task = _task(synth)
+    task = synth.task_definition
     assert (task["Cpu"], task["Memory"]) == ("1024", "3072")
-    containers = _containers(synth)
+    containers = synth.containers
     assert containers["echo"]["Image"] == "example.com/team/echo:1.2.3"
     assert containers["nginx"]["Image"] == "public.ecr.aws/nginx/nginx:1.27"
     assert containers["nginx"]["Environment"] == [{"Name": "BACKEND_HOST", "Value": "127.0.0.1:9000"},
                                                   {"Name": "WORKER_PROCESSES", "Value": "1"}]
     bigger = synthesize("dev", tmp_path / "bigger", cpu="2048", memory="4096")
-    assert _containers(bigger)["nginx"]["Environment"][1] == {"Name": "WORKER_PROCESSES", "Value": "2"}
+    assert bigger.containers["nginx"]["Environment"][1] == {"Name": "WORKER_PROCESSES", "Value": "2"}
 
 
 def test_execution_role_may_only_write_the_task_logs(dev):
     template = dev.template()
-    (policy,) = [p for p in template.find_resources("AWS::IAM::Policy").values()
-                 if p["Properties"]["Roles"][0]["Ref"].startswith("TaskTaskDefinitionExecutionRole")]
-    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    statements = dev.policy_of("TaskTaskDefinitionExecutionRole")["PolicyDocument"]["Statement"]
     assert {action for s in statements for action in _list(s["Action"])} == {
         "logs:CreateLogStream", "logs:PutLogEvents"
     }

@@ -9,19 +9,9 @@ import pytest
 from stacks.web_firewall import MANAGED_RULE_GROUPS
 
 
-def _task(synth) -> dict:
-    (task,) = synth.template().find_resources("AWS::ECS::TaskDefinition").values()
-    return task["Properties"]
-
-
-def _service(synth) -> dict:
-    (service,) = synth.template().find_resources("AWS::ECS::Service").values()
-    return service["Properties"]
-
-
 def test_x86_by_default_arm64_on_request_with_images_built_for_it(dev, hardened):
-    assert _task(dev)["RuntimePlatform"] == {"CpuArchitecture": "X86_64", "OperatingSystemFamily": "LINUX"}
-    assert _task(hardened)["RuntimePlatform"] == {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"}
+    assert dev.task_definition["RuntimePlatform"] == {"CpuArchitecture": "X86_64", "OperatingSystemFamily": "LINUX"}
+    assert hardened.task_definition["RuntimePlatform"] == {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"}
     assets = json.loads((hardened.outdir / "echo-fargate-prod.assets.json").read_text())["dockerImages"]
     assert {a["source"]["platform"] for a in assets.values()} == {"linux/arm64"}
 
@@ -30,10 +20,8 @@ def test_ecs_exec_grants_the_ssm_channel_to_the_task_role_only(tmp_path):
     from tests.synth import synthesize
 
     synth = synthesize("dev", tmp_path, enable_exec="true")
-    assert _service(synth)["EnableExecuteCommand"] is True
-    policies = [p["Properties"] for p in synth.template().find_resources("AWS::IAM::Policy").values()
-                if p["Properties"]["Roles"][0]["Ref"].startswith("TaskTaskDefinitionTaskRole")]
-    (policy,) = policies
+    assert synth.service["EnableExecuteCommand"] is True
+    policy = synth.policy_of("TaskTaskDefinitionTaskRole")
     actions = {a for s in policy["PolicyDocument"]["Statement"] for a in _list(s["Action"])}
     assert actions == {"ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
                        "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"}
