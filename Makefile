@@ -9,6 +9,8 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 LOCAL_PORT ?= 8000
+# echo's port for make run and make local (nginx forwards to it); another checkout's task may hold 8080.
+ECHO_PORT ?= 8080
 # More settings for one command, e.g. make local CDK_ARGS="-c desired_count=2"
 CDK_ARGS ?=
 # Debian packages the tests and `make run` start for real: nginx (the proxy), envsubst (its templates),
@@ -22,21 +24,30 @@ LOCAL_AWS_PORT ?= 4566
 LOCAL_AWS := env -u AWS_PROFILE AWS_ENDPOINT_URL=http://localhost:$(LOCAL_AWS_PORT) AWS_ACCESS_KEY_ID=local \
 	AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 LOCAL_TEMPLATE := cdk.out/echo-fargate-$(ENV).template.json
+# Every local CDK command goes through tools/local_cdk.py: the same environment as LOCAL_AWS, settings
+# checked and the local AWS probed first, cdk.context.json left as it was, Ctrl-C as one line.
+LOCAL_CDK = $(BIN)/python -m tools.local_cdk --aws-port $(LOCAL_AWS_PORT)
 # A make-believe CircleCI organization and project, so that the CI access stack deploys locally too.
 LOCAL_CI_ARGS := -c circleci_org_id=00000000-0000-4000-8000-00000000c1c1 \
 	-c circleci_project_id=00000000-0000-4000-8000-000000000001
+LOCAL_CDK_ARGS = -c env=$(ENV) $(LOCAL_CI_ARGS) $(CDK_ARGS)
 
-.PHONY: help install system-packages synth diff deploy destroy test test-fast lint run bench bench-synth clean \
+.PHONY: help install system-packages lock synth diff bootstrap deploy destroy test test-fast lint run bench bench-synth clean \
 	local local-diff local-destroy local-stop verify report
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Every Python package, transitive ones included, from the lock and only with the hashes it records.
+$(VENV)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements.lock
 	touch $@
+
+lock: $(VENV)/.installed  ## Refresh requirements.lock (every dependency, with hashes) from requirements*.txt
+	$(BIN)/pip install --quiet uv==0.13.8
+	$(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11 requirements-dev.txt \
+		-o requirements.lock
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -58,30 +69,36 @@ synth: install  ## Synthesize ENV (default dev) into cdk.out
 diff: install  ## Show what a deploy of ENV would change in your AWS account
 	$(CDK) diff -c env=$(ENV) $(CDK_ARGS)
 
-deploy: install  ## Deploy ENV to your AWS account (needs credentials and a bootstrapped account)
-	$(CDK) deploy -c env=$(ENV) $(CDK_ARGS) --all
+bootstrap: install  ## Bootstrap CDK with this repository's least-privilege execution policy and role boundary (your credentials)
+	$(BIN)/python -m bootstrap $(BOOTSTRAP_ARGS)
+
+# --import-existing-resources: the registry's repositories are retained when its stack is deleted; deploying
+# it again adopts them (same names, Retain, held by no other stack) instead of failing on their names.
+deploy: install  ## Deploy ENV to your AWS account (needs credentials and make bootstrap)
+	$(CDK) deploy -c env=$(ENV) $(CDK_ARGS) --all --import-existing-resources
 
 destroy: install  ## Delete ENV's service stack (the shared registry and CI access stacks stay)
 	$(CDK) destroy -c env=$(ENV) $(CDK_ARGS) echo-fargate-$(ENV)
 
 local: install  ## Deploy ENV to a local AWS (moto) with the real CDK CLI, run the task, show the URL answering
+	@# Settings first (under a second): a typo must not wait for the local AWS and the bootstrap.
+	$(LOCAL_CDK) check $(LOCAL_CDK_ARGS)
 	$(BIN)/python -m tools.local_cloud start-aws --port $(LOCAL_AWS_PORT)
-	@# The CLI caches the local AWS's availability zones in cdk.context.json: put the file back as it was.
-	@[ ! -f cdk.context.json ] || cp cdk.context.json .run/cdk.context.json.before
-	$(LOCAL_AWS) $(CDK) bootstrap --no-notices && \
-	$(LOCAL_AWS) $(CDK) deploy --all -c env=$(ENV) $(LOCAL_CI_ARGS) $(CDK_ARGS) --require-approval never --no-notices \
-		--outputs-file .run/outputs-$(ENV).json; status=$$?; \
-	if [ -f .run/cdk.context.json.before ]; then mv .run/cdk.context.json.before cdk.context.json; \
-	else rm -f cdk.context.json; fi; exit $$status
-	$(BIN)/python -m tools.local_cloud start-task --template $(LOCAL_TEMPLATE) --port $(LOCAL_PORT)
+	@# The same bootstrap as make bootstrap: the execution policies and the role boundary, then cdk bootstrap.
+	$(LOCAL_AWS) $(BIN)/python -m bootstrap
+	@# --import-existing-resources: the registry's repositories are retained and outlive make local-destroy;
+	@# deploying the registry again adopts them instead of failing on their names.
+	$(LOCAL_CDK) deploy --all $(LOCAL_CDK_ARGS) --import-existing-resources --require-approval never --no-notices \
+		--outputs-file .run/outputs-$(ENV).json
+	$(BIN)/python -m tools.local_cloud start-task --template $(LOCAL_TEMPLATE) --port $(LOCAL_PORT) --echo-port $(ECHO_PORT)
 	$(LOCAL_AWS) $(BIN)/python -m tools.verify --stack echo-fargate-$(ENV) --local-task-url http://127.0.0.1:$(LOCAL_PORT)
 	@echo; echo "The service answers at http://127.0.0.1:$(LOCAL_PORT)/  (make local-stop stops everything)"
 
 local-diff: install  ## cdk diff of ENV against the local AWS
-	$(LOCAL_AWS) $(CDK) diff -c env=$(ENV) $(LOCAL_CI_ARGS) $(CDK_ARGS) --no-notices
+	$(LOCAL_CDK) diff $(LOCAL_CDK_ARGS) --no-notices
 
 local-destroy: install  ## cdk destroy of ENV's stacks in the local AWS
-	$(LOCAL_AWS) $(CDK) destroy --all -c env=$(ENV) $(LOCAL_CI_ARGS) $(CDK_ARGS) --force --no-notices
+	$(LOCAL_CDK) destroy --all $(LOCAL_CDK_ARGS) --force --no-notices
 
 local-stop:  ## Stop exactly what make local started (by pid, from .run/)
 	$(BIN)/python -m tools.local_cloud stop
@@ -99,11 +116,12 @@ test-fast: install  ## The suite without the integration tests
 lint: install  ## ruff over the Python code
 	$(BIN)/ruff check .
 
-run: install  ## Run the task here without Docker: echo + nginx on localhost:LOCAL_PORT (Ctrl-C stops both)
+run: install  ## Run the task here without Docker: nginx on 127.0.0.1:LOCAL_PORT, echo on ECHO_PORT (Ctrl-C stops both)
 	$(CDK) synth -c env=$(ENV) $(CDK_ARGS) -c image_source=build -q
-	$(BIN)/python -m tools.local_task --template cdk.out/echo-fargate-$(ENV).template.json --port $(LOCAL_PORT)
+	$(BIN)/python -m tools.local_task --template cdk.out/echo-fargate-$(ENV).template.json --port $(LOCAL_PORT) \
+		--echo-port $(ECHO_PORT)
 
-bench: install  ## wrk: echo direct vs through nginx vs nginx alone, 30 s each at 64 connections
+bench: install  ## wrk: echo direct vs through nginx vs nginx alone, 30 s each at 64 connections, then 2,000 clients through nginx
 	$(CDK) synth -c env=$(ENV) $(CDK_ARGS) -c image_source=build -q
 	$(BIN)/python -m tools.bench_data_path --duration 30 --connections 64 --template $(LOCAL_TEMPLATE)
 

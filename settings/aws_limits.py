@@ -25,6 +25,9 @@ DEREGISTRATION_DELAY_RANGE = (0, 3600)
 HTTP_SUCCESS_CODE_RANGE = (200, 499)
 HEALTH_CHECK_PATH_MAX_LENGTH = 1024
 
+# Inbound rules per security group, AWS's default quota (VPC quotas: "Inbound or outbound rules per security group").
+SECURITY_GROUP_INBOUND_RULES = 60
+
 
 def describe_memory_choices(memory_mib: tuple[int, ...]) -> str:
     """Shortens a long run of sizes to 'first-last in steps of N' so error messages stay one line."""

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from settings.errors import SettingsError
+from settings.feature_flags import is_cdk_key, known_feature_flags
 from settings.model import Settings
 
 DEFAULT_ENV = "dev"
@@ -38,7 +39,8 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
     if not isinstance(profile, Mapping):
         raise SettingsError([f"cdk.json environments.{env}: must map setting names to values, not {profile!r}"])
     overrides = {key: value for key, value in context.items() if _is_setting_key(key)}
-    problems = _unknown_names(profile, f"cdk.json environments.{env}.") + _unknown_names(overrides, "-c ")
+    problems = _unknown_names(profile, f"cdk.json environments.{env}.") + _unknown_names(overrides, "-c ") \
+        + _unknown_flags(context)
     known = set(Settings.setting_names())
     values = {key: value for key, value in {**profile, **overrides}.items() if key in known}
     values[_ENV_KEY] = env
@@ -52,8 +54,15 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
 
 
 def _is_setting_key(key: str) -> bool:
+    # Everything else is a setting, so that a key nobody knows (`-c foo:bar=1`) is reported, not ignored.
     return key not in (_ENV_KEY, _ENVIRONMENTS_KEY) and key not in _CLI_KEYS and not key.startswith("@") \
-        and ":" not in key
+        and not is_cdk_key(key)
+
+
+def _unknown_flags(context: Mapping[str, Any]) -> list[str]:
+    known = known_feature_flags()
+    return [f"{key}: unknown CDK feature flag{_did_you_mean(key, known)} (aws-cdk-lib ignores it)"
+            for key in context if key.startswith("@") and key not in known]
 
 
 def _unknown_names(values: Mapping[str, Any], where: str) -> list[str]:

@@ -14,46 +14,79 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from settings import aws_limits
 
+INTERNET = "0.0.0.0/0"
+# Blocks broader than this are treated as the internet in disguise (a /8 is 16.7 million addresses).
+MIN_INGRESS_PREFIX = 8
+
 # A container image reference: [registry[:port]/]name[/name...][:tag][@sha256:digest]
 _IMAGE_REFERENCE = re.compile(
-    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?"
+    r"(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?"
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?"
 )
-_HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?):(?P<port>[0-9]{1,5})$")
-_SUCCESS_CODES = re.compile(r"^[0-9]{3}(?:-[0-9]{3})?(?:,[0-9]{3}(?:-[0-9]{3})?)*$")
-_HEALTH_CHECK_PATH = re.compile(r"^/[\x21-\x7e]*$")
-_VPC_ID = re.compile(r"^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
-_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
-_IMAGE_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_HOST_PORT = re.compile(
+    r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})"
+)
+_SUCCESS_CODES = re.compile(r"[0-9]{3}(?:-[0-9]{3})?(?:,[0-9]{3}(?:-[0-9]{3})?)*")
+_HEALTH_CHECK_PATH = re.compile(r"/[\x21-\x7e]*")
+_VPC_ID = re.compile(r"vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+_CLUSTER_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_IMAGE_TAG = re.compile(r"[\w][\w.-]{0,127}")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # ECR pull-through cache credentials must live in a secret whose name starts with ecr-pullthroughcache/.
 _PULL_THROUGH_SECRET = re.compile(
-    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:ecr-pullthroughcache/[A-Za-z0-9/_+=.@-]+$"
+    r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:ecr-pullthroughcache/[A-Za-z0-9/_+=.@-]+"
 )
-_BRANCH = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
-_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_BRANCH = re.compile(r"[A-Za-z0-9._/-]{1,200}")
+_CERTIFICATE_ARN = re.compile(r"arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}")
+_DOMAIN = re.compile(r"(?=.{1,253}\Z)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def _image_reference(value: str) -> str:
-    if not _IMAGE_REFERENCE.match(value):
+    if not _IMAGE_REFERENCE.fullmatch(value):
         raise ValueError("must be an image reference such as 'stormcat24/echo:latest' or 'registry/name:tag'")
     return value
 
 
 def _host_port(value: str) -> str:
-    match = _HOST_PORT.match(value)
+    match = _HOST_PORT.fullmatch(value)
     if not match or not 1 <= int(match["port"]) <= 65535:
         raise ValueError("must be host:port with a port from 1 to 65535, e.g. 'localhost:8080'")
+    if not _is_loopback(match["host"]):
+        # In awsvpc mode echo shares the task's network namespace: it is on localhost. Any other host would
+        # make nginx a public proxy to it, e.g. to 169.254.170.2 (the task metadata endpoint, which hands out
+        # the task role's credentials).
+        raise ValueError("must name the echo container on the task's own localhost (localhost, 127.0.0.1 or "
+                         "[::1]) with its port, e.g. 'localhost:8080'")
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _whole_number(value: object) -> object:
+    # pydantic's lax mode reads "1_0" as 10 and " 10 " as 10 (Python's int()); a setting is digits only.
+    if isinstance(value, str):
+        if not _INTEGER.fullmatch(value):
+            raise ValueError("must be a valid integer (digits only, e.g. 2)")
+        return int(value)
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError("must be a valid integer (digits only, e.g. 2)")
     return value
 
 
 def _health_check_path(value: str | None) -> str | None:
     if value is None:
         return value
-    if len(value) > aws_limits.HEALTH_CHECK_PATH_MAX_LENGTH or not _HEALTH_CHECK_PATH.match(value):
+    if len(value) > aws_limits.HEALTH_CHECK_PATH_MAX_LENGTH or not _HEALTH_CHECK_PATH.fullmatch(value):
         raise ValueError("must start with '/' and hold no spaces, at most 1024 characters, e.g. '/healthz'")
     return value
 
@@ -61,7 +94,7 @@ def _health_check_path(value: str | None) -> str | None:
 def _success_codes(value: str) -> str:
     low, high = aws_limits.HTTP_SUCCESS_CODE_RANGE
     ranges = [[int(code) for code in part.split("-")] for part in value.split(",")] \
-        if _SUCCESS_CODES.match(value) else []
+        if _SUCCESS_CODES.fullmatch(value) else []
     codes = [code for codes in ranges for code in codes]
     if not codes or not all(low <= code <= high for code in codes) or any(r != sorted(r) for r in ranges):
         raise ValueError(f"must be HTTP codes from {low} to {high}, as '200', '200,302' or '200-299'")
@@ -78,6 +111,8 @@ def _comma_separated(value: object) -> object:
 def _ipv4_cidrs(value: tuple[str, ...]) -> tuple[str, ...]:
     if not value:
         raise ValueError("must list at least one IPv4 CIDR, e.g. '203.0.113.0/24'")
+    if duplicates := sorted({cidr for cidr in value if value.count(cidr) > 1}):
+        raise ValueError(f"lists {', '.join(duplicates)} more than once (a security group refuses duplicate rules)")
     for cidr in value:
         try:
             network = ipaddress.ip_network(cidr, strict=False)
@@ -87,6 +122,16 @@ def _ipv4_cidrs(value: tuple[str, ...]) -> tuple[str, ...]:
             raise ValueError(f"'{cidr}' has host bits set; the block is '{network}'")
         if network.version != 4:
             raise ValueError(f"'{cidr}' is IPv6; the load balancer is IPv4-only")
+    networks = [ipaddress.ip_network(cidr) for cidr in value]
+    if value != (INTERNET,) and any(network.prefixlen == 0 for network in networks):
+        raise ValueError(f"{INTERNET} opens the service to the whole internet: give it alone, not with other blocks")
+    if value != (INTERNET,) and list(ipaddress.collapse_addresses(networks)) == [ipaddress.ip_network(INTERNET)]:
+        # cdk-nag (and a reviewer) recognise 0.0.0.0/0; halves and quarters of it would pass unnoticed.
+        raise ValueError(f"together these blocks cover every IPv4 address: write {INTERNET} to open the service "
+                         "to the internet on purpose")
+    if broad := [str(n) for n in networks if 0 < n.prefixlen < MIN_INGRESS_PREFIX]:
+        raise ValueError(f"{', '.join(broad)} is broader than a /{MIN_INGRESS_PREFIX} (a sizeable part of the "
+                         f"internet): name your networks, or write {INTERNET} to open the service on purpose")
     return value
 
 
@@ -96,56 +141,56 @@ def _empty_is_none(value: object) -> object:
 
 
 def _vpc_id(value: str | None) -> str | None:
-    if value is not None and not _VPC_ID.match(value):
+    if value is not None and not _VPC_ID.fullmatch(value):
         raise ValueError("must be a VPC id such as 'vpc-0123456789abcdef0'")
     return value
 
 
 def _cluster_name(value: str | None) -> str | None:
-    if value is not None and not _CLUSTER_NAME.match(value):
+    if value is not None and not _CLUSTER_NAME.fullmatch(value):
         raise ValueError("must be 1-255 letters, digits, '-' or '_'")
     return value
 
 
 def _image_tag(value: str | None) -> str | None:
-    if value is not None and not _IMAGE_TAG.match(value):
+    if value is not None and not _IMAGE_TAG.fullmatch(value):
         raise ValueError("must be an image tag: letters, digits, '_', '.', '-', at most 128, e.g. a commit SHA")
     return value
 
 
 def _uuid(value: str | None) -> str | None:
-    if value is not None and not _UUID.match(value.lower()):
+    if value is not None and not _UUID.fullmatch(value.lower()):
         raise ValueError("must be a CircleCI id (a UUID such as 1b2c3d4e-0000-4000-8000-00000000abcd)")
     return value.lower() if value else value
 
 
 def _pull_through_secret(value: str | None) -> str | None:
-    if value is not None and not _PULL_THROUGH_SECRET.match(value):
+    if value is not None and not _PULL_THROUGH_SECRET.fullmatch(value):
         raise ValueError("must be the ARN of a Secrets Manager secret named ecr-pullthroughcache/..., "
                          "e.g. arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub")
     return value
 
 
 def _branch(value: str) -> str:
-    if not _BRANCH.match(value) or ".." in value or value.startswith(("/", "-")):
+    if not _BRANCH.fullmatch(value) or ".." in value or value.startswith(("/", "-")):
         raise ValueError("must be a git branch name such as 'main'")
     return value
 
 
 def _certificate_arn(value: str | None) -> str | None:
-    if value is not None and not _CERTIFICATE_ARN.match(value):
+    if value is not None and not _CERTIFICATE_ARN.fullmatch(value):
         raise ValueError("must be an ACM certificate ARN, e.g. arn:aws:acm:us-east-1:123456789012:certificate/<uuid>")
     return value
 
 
 def _domain(value: str | None) -> str | None:
-    if value is not None and not _DOMAIN.match(value.lower().rstrip(".")):
+    if value is not None and not _DOMAIN.fullmatch(value.lower().rstrip(".")):
         raise ValueError("must be a DNS name such as echo.example.com")
     return value.lower().rstrip(".") if value else value
 
 
 def _email(value: str | None) -> str | None:
-    if value is not None and not _EMAIL.match(value):
+    if value is not None and not _EMAIL.fullmatch(value):
         raise ValueError("must be an email address")
     return value
 
@@ -165,6 +210,7 @@ def _fargate_cpu(value: int) -> int:
 
 
 ImageReference = Annotated[str, AfterValidator(_image_reference)]
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 OptionalName = Annotated[str | None, BeforeValidator(_empty_is_none)]
 
 
@@ -174,11 +220,13 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     env: str = Field("dev", description="Environment profile from `cdk.json` (`dev`, `prod`).")
-    cpu: Annotated[int, AfterValidator(_fargate_cpu)] = Field(
+    cpu: Annotated[WholeNumber, AfterValidator(_fargate_cpu)] = Field(
         256, description="Task CPU units: 256, 512, 1024, 2048, 4096, 8192 or 16384."
     )
-    memory: int = Field(512, description="Task memory (MiB); must be a Fargate size for `cpu` (256 → 512, 1024, 2048).")
-    desired_count: int = Field(1, ge=0, le=100, description="Tasks kept running (0-100).")
+    memory: WholeNumber = Field(
+        512, description="Task memory (MiB); must be a Fargate size for `cpu` (256 → 512, 1024, 2048)."
+    )
+    desired_count: WholeNumber = Field(1, ge=0, le=100, description="Tasks kept running (0-100).")
     image_source: Literal["public", "build", "ecr"] = Field(
         "public",
         description="`public`: `echo_image` and `nginx_image` (the seed's); `build`: this repository's "
@@ -204,27 +252,33 @@ class Settings(BaseModel):
     health_check_success_codes: Annotated[str, AfterValidator(_success_codes)] = Field(
         "200", description="HTTP codes that count as healthy: `200`, `200,302`, `200-299` (200-499)."
     )
-    health_check_interval: int = Field(10, ge=5, le=300, description="Seconds between health checks (5-300).")
-    health_check_timeout: int = Field(
+    health_check_interval: WholeNumber = Field(10, ge=5, le=300, description="Seconds between health checks (5-300).")
+    health_check_timeout: WholeNumber = Field(
         5, ge=2, le=120, description="Seconds before a health check fails (2-120, less than the interval)."
     )
-    healthy_threshold: int = Field(2, ge=2, le=10, description="Passing checks before a target is healthy (2-10).")
-    unhealthy_threshold: int = Field(2, ge=2, le=10, description="Failing checks before a target is unhealthy (2-10).")
-    deregistration_delay: int = Field(
+    healthy_threshold: WholeNumber = Field(
+        2, ge=2, le=10, description="Passing checks before a target is healthy (2-10)."
+    )
+    unhealthy_threshold: WholeNumber = Field(
+        2, ge=2, le=10, description="Failing checks before a target is unhealthy (2-10)."
+    )
+    deregistration_delay: WholeNumber = Field(
         10, ge=0, le=3600, description="Seconds a stopping target keeps draining connections (0-3600)."
     )
-    health_check_grace_period: int = Field(
+    health_check_grace_period: WholeNumber = Field(
         60, ge=0, le=3600, description="Seconds ECS ignores load balancer health checks after a task starts (0-3600)."
     )
     ingress_cidrs: Annotated[
         tuple[str, ...], BeforeValidator(_comma_separated), AfterValidator(_ipv4_cidrs)
     ] = Field(("0.0.0.0/0",), description="IPv4 CIDRs allowed to reach the load balancer on port 80 (comma-separated).")
-    log_retention_days: Annotated[int, AfterValidator(_log_retention)] = Field(
+    log_retention_days: Annotated[WholeNumber, AfterValidator(_log_retention)] = Field(
         30, description="Days CloudWatch keeps container logs (a CloudWatch retention value: 1, 3, 5, 7, 14, 30, ...)."
     )
     retain_logs: bool = Field(False, description="Keep the log groups when the stack is deleted.")
-    max_azs: int = Field(2, ge=2, le=6, description="Availability zones of a new VPC (2-6; the load balancer needs 2).")
-    nat_gateways: int = Field(0, ge=0, le=6, description="NAT gateways of a new VPC (0 to `max_azs`).")
+    max_azs: WholeNumber = Field(
+        2, ge=2, le=6, description="Availability zones of a new VPC (2-6; the load balancer needs 2)."
+    )
+    nat_gateways: WholeNumber = Field(0, ge=0, le=6, description="NAT gateways of a new VPC (0 to `max_azs`).")
     task_subnets: Literal["public", "private"] = Field(
         "public",
         description="`public`: tasks get a public IP to pull images (no NAT needed); "
@@ -237,13 +291,24 @@ class Settings(BaseModel):
     cluster_name: Annotated[OptionalName, AfterValidator(_cluster_name)] = Field(
         None, description="Physical ECS cluster name; unset lets CloudFormation generate one."
     )
-    termination_protection: bool = Field(False, description="Protect the stack from `cdk destroy`.")
-    min_tasks: int | None = Field(
+    termination_protection: bool = Field(
+        False, description="Protect the stack from `cdk destroy`, and its load balancer from deletion."
+    )
+    allow_http: bool = Field(
+        True, description="Serve plain HTTP when no `domain_name` is given; prod refuses to unless this is `true`."
+    )
+    allow_public_images: bool = Field(
+        True, description="Run the seed's public images (`image_source=public`: mutable tags, root, no health "
+        "checks); prod refuses to unless this is `true`."
+    )
+    min_tasks: WholeNumber | None = Field(
         None, ge=1, le=100, description="Autoscaling floor (1-100; with `max_tasks`); unset: a fixed `desired_count`."
     )
-    max_tasks: int | None = Field(None, ge=1, le=100, description="Autoscaling ceiling (1-100, at least `min_tasks`).")
-    scale_cpu_percent: int = Field(60, ge=10, le=90, description="Autoscaling target: average CPU % (10-90).")
-    scale_requests_per_task: int = Field(
+    max_tasks: WholeNumber | None = Field(
+        None, ge=1, le=100, description="Autoscaling ceiling (1-100, at least `min_tasks`)."
+    )
+    scale_cpu_percent: WholeNumber = Field(60, ge=10, le=90, description="Autoscaling target: average CPU % (10-90).")
+    scale_requests_per_task: WholeNumber = Field(
         1000, ge=10, le=100000, description="Autoscaling target: load balancer requests per task per minute."
     )
     certificate_arn: Annotated[OptionalName, AfterValidator(_certificate_arn)] = Field(
@@ -264,25 +329,35 @@ class Settings(BaseModel):
     deployment_strategy: Literal["rolling", "blue_green"] = Field(
         "rolling", description="`rolling`, or ECS-native `blue_green` (alternate target group, listener rule, bake)."
     )
-    bake_time_minutes: int = Field(
+    bake_time_minutes: WholeNumber = Field(
         5, ge=0, le=1440, description="Blue/green: minutes the new tasks take all traffic before the old go (0-1440)."
     )
     cpu_architecture: Literal["x86_64", "arm64"] = Field(
         "x86_64", description="Task CPU architecture; `arm64` (20 % cheaper) needs this repository's images."
     )
-    spot: int = Field(0, ge=0, le=100, description="Percent of tasks on FARGATE_SPOT (0-100; up to 70 % cheaper, "
-                      "may be interrupted).")
+    spot: WholeNumber = Field(
+        0, ge=0, le=100, description="Percent of tasks on FARGATE_SPOT (0-100; up to 70 % cheaper, "
+        "may be interrupted)."
+    )
     container_insights: bool = Field(False, description="CloudWatch Container Insights on the cluster (billed per "
                                      "metric).")
     enable_exec: bool = Field(False, description="ECS Exec: shell access to running containers, through SSM.")
     access_logs: bool = Field(True, description="Load balancer access logs to an encrypted, TLS-only, retained "
                               "bucket that expires them after `log_retention_days`.")
     flow_logs: bool = Field(True, description="VPC flow logs to CloudWatch Logs (a VPC this app creates).")
-    waf: bool = Field(False, description="AWS WAF on the load balancer with AWS managed rule groups (about $8 a "
-                      "month).")
-    ecr_keep_tagged_images: int = Field(
+    waf: bool = Field(False, description="AWS WAF on the load balancer with AWS managed rule groups and a "
+                      "per-address rate limit (about $9 a month).")
+    waf_rate_limit: WholeNumber = Field(
+        2000, ge=10, le=2_000_000_000, description="WAF: requests one IP address may send in 5 minutes before it is "
+        "blocked (10-2000000000)."
+    )
+    ecr_keep_tagged_images: WholeNumber = Field(
         30, ge=1, le=1000, description="Tagged images each ECR repository keeps, newest first (1-1000); "
         "untagged ones expire after a day."
+    )
+    ecr_keep_releases: WholeNumber = Field(
+        10, ge=2, le=1000, description="Released images (tagged `release-...` by the pipeline once deployed and "
+        "verified) each ECR repository keeps whatever else expires (2-1000): the running one and those before it."
     )
     docker_hub_secret_arn: Annotated[OptionalName, AfterValidator(_pull_through_secret)] = Field(
         None, description="Secret (`ecr-pullthroughcache/...`) with Docker Hub credentials: adds an ECR "
@@ -350,7 +425,23 @@ class Settings(BaseModel):
             problems.append("circleci_project_id: required with circleci_org_id, so that only this project's "
                             "pipeline can assume the CI role")
         if self.image_source == "ecr" and self.image_tag is None:
-            problems.append("image_tag: required with image_source=ecr, e.g. -c image_tag=$(git rev-parse HEAD)")
+            problems.append("image_tag: required with image_source=ecr, e.g. -c image_tag=$(git rev-parse HEAD) for "
+                            "images the pipeline pushed (or -c image_source=build to build them here)")
+        if self.image_source == "public" and not self.allow_public_images:
+            problems.append(f"image_source=public: {self.env} runs this repository's images, not the seed's public "
+                            "ones (mutable :latest tags, root, no health checks): give -c image_source=ecr -c "
+                            "image_tag=<a tag the pipeline pushed>, or -c image_source=build; -c "
+                            "allow_public_images=true runs the public images on purpose")
+        if not self.https and not self.allow_http:
+            problems.append(f"env={self.env} would serve plain HTTP: give -c domain_name=... with -c "
+                            "hosted_zone_name=... (or -c certificate_arn=...), or -c allow_http=true to serve HTTP on "
+                            "purpose")
+        rules = len(self.ingress_cidrs) * (2 if self.https else 1)
+        if rules > aws_limits.SECURITY_GROUP_INBOUND_RULES:
+            problems.append(f"ingress_cidrs: {len(self.ingress_cidrs)} blocks x {rules // len(self.ingress_cidrs)} "
+                            f"listener port(s) = {rules} inbound rules, more than the "
+                            f"{aws_limits.SECURITY_GROUP_INBOUND_RULES} a security group holds (AWS's default quota); "
+                            "merge blocks or use a prefix list")
         if problems:
             raise ValueError("\n".join(problems))
         return self

@@ -1,4 +1,5 @@
-"""The bucket the load balancer writes its access logs to: encrypted, TLS-only, private, retained, pruned."""
+"""The bucket the load balancer writes its access logs to: encrypted, TLS-only, private, versioned, retained,
+pruned."""
 
 from __future__ import annotations
 
@@ -19,9 +20,12 @@ class AccessLogBucket(Construct):
             enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            # Logs are evidence after an incident: deleting the stack keeps them; the lifecycle prunes them.
+            # Logs are evidence after an incident: deleting the stack keeps them; versioning keeps a deleted or
+            # overwritten log as a noncurrent version for as long again; the lifecycle prunes both.
             removal_policy=RemovalPolicy.RETAIN,
+            versioned=True,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(expire_after_days),
+                                              noncurrent_version_expiration=Duration.days(expire_after_days),
                                               abort_incomplete_multipart_upload_after=Duration.days(1))],
         )
         acknowledge(self.bucket, "S1", "This bucket holds access logs itself; logging its own reads to another "

@@ -8,6 +8,7 @@ from cdk_nag import AwsSolutionsChecks
 from settings import Settings
 from stacks.ci_access_stack import CiAccessStack
 from stacks.echo_stack import EchoServiceStack
+from stacks.permissions_boundary import apply_role_boundary
 from stacks.registry_stack import RegistryStack
 
 # One registry and one CI access per account and region, whichever environment deploys them.
@@ -31,4 +32,6 @@ def add_stacks(app: cdk.App, settings: Settings, env: cdk.Environment) -> list[c
     if settings.circleci_org_id:
         stacks.append(CiAccessStack(app, CI_ACCESS_STACK, settings=settings, env=env, termination_protection=True,
                                     description="CircleCI OIDC provider and the roles its pipeline may assume"))
+    for stack in stacks:
+        apply_role_boundary(stack)
     return stacks

@@ -61,7 +61,7 @@ class EchoService(Construct):
             cluster=self.cluster,
             task_definition=task.task_definition,
             # With autoscaling the count belongs to the scaler: leaving it out of the template keeps a deploy
-            # from resetting it (with the feature flag @aws-cdk/aws-ecs:removeDefaultDesiredCount).
+            # from resetting it (FargateService writes no DesiredCount when given none).
             desired_count=None if capacity.min_tasks is not None else capacity.desired_count,
             security_groups=[self.security_group],
             assign_public_ip=public,

@@ -52,11 +52,13 @@ class EchoServiceStack(Stack):
             certificate=tls.certificate if tls else None,
             blue_green=settings.deployment_strategy == "blue_green",
             access_logs_bucket=access_logs.bucket if access_logs else None,
+            deletion_protection=settings.termination_protection,
         )
         if tls:
             tls.add_alias(entrance.load_balancer)
         if settings.waf:
-            WebFirewall(self, "WebFirewall", load_balancer=entrance.load_balancer)
+            WebFirewall(self, "WebFirewall", load_balancer=entrance.load_balancer,
+                        rate_limit=settings.waf_rate_limit)
         service = EchoService(
             self, "Service", vpc=network.vpc, task=task, load_balancer=entrance,
             capacity=Capacity(

@@ -23,6 +23,15 @@ ECHO_HEALTH_COMMAND = ["CMD", "python", "-m", "echo_app.healthcheck"]
 NGINX_HEALTH_COMMAND = [
     "CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:${LISTEN_PORT:-${SERVER_PORT:-80}}/nginx-ping || exit 1"
 ]
+# Connections per nginx worker, clients and upstream alike (each proxied client holds both): 8192 serves 4096
+# concurrent clients per worker. Set here rather than left to the image, whose default may differ.
+NGINX_WORKER_CONNECTIONS = 8192
+# Open files, both containers, soft = hard. Fargate's default for nofile is documented as 65535/65535 today
+# (ECS API reference, Ulimit; CloudFormation AWS::ECS::TaskDefinition Ulimit), but earlier versions of the
+# same pages said 1024 soft / 4096 hard and then 1024 / 65535: set it explicitly so nginx (WORKER_CONNECTIONS
+# above, plus its logs) and echo (one descriptor per upstream connection) never depend on which applies.
+NOFILE_LIMIT = 65535
+NOFILE = ecs.Ulimit(name=ecs.UlimitName.NOFILE, soft_limit=NOFILE_LIMIT, hard_limit=NOFILE_LIMIT)
 
 class EchoTask(Construct):
     """Task definition, its two containers and one log group per container."""
@@ -59,6 +68,7 @@ class EchoTask(Construct):
             essential=True,
             port_mappings=[ecs.PortMapping(container_port=ECHO_PORT, name=ECHO_CONTAINER)],
             environment={"PORT": str(ECHO_PORT)},
+            ulimits=[NOFILE],
             logging=self._logs(ECHO_CONTAINER),
             health_check=_health_check(ECHO_HEALTH_COMMAND) if own_images else None,
             readonly_root_filesystem=own_images,
@@ -73,7 +83,9 @@ class EchoTask(Construct):
             # In awsvpc mode the task's containers share one network namespace: echo is on localhost.
             # One nginx worker per vCPU: a 0.25-vCPU task gains nothing from more, and they would compete
             # with echo for the same CPU (measured with make bench: 0.57x of echo direct with 2, 1.0x with 1).
-            environment={"BACKEND_HOST": backend_host, "WORKER_PROCESSES": str(max(1, cpu // 1024))},
+            environment={"BACKEND_HOST": backend_host, "WORKER_PROCESSES": str(max(1, cpu // 1024)),
+                         "WORKER_CONNECTIONS": str(NGINX_WORKER_CONNECTIONS)},
+            ulimits=[NOFILE],
             logging=self._logs(NGINX_CONTAINER),
             health_check=_health_check(NGINX_HEALTH_COMMAND) if own_images else None,
             readonly_root_filesystem=own_images,

@@ -14,6 +14,8 @@ from constructs import Construct
 from stacks.compliance import acknowledge
 
 HTTP_PORT, HTTPS_PORT = 80, 443
+# Listener rules are evaluated lowest priority first: paths closed to clients before the traffic rule.
+HIDDEN_PATHS_PRIORITY, PRODUCTION_RULE_PRIORITY = 1, 10
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,8 @@ class PublicLoadBalancer(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, ingress_cidrs: tuple[str, ...],
                  health_check: TargetHealthCheck, certificate: acm.ICertificate | None = None,
-                 blue_green: bool = False, access_logs_bucket: s3.IBucket | None = None) -> None:
+                 blue_green: bool = False, access_logs_bucket: s3.IBucket | None = None,
+                 deletion_protection: bool = False) -> None:
         super().__init__(scope, construct_id)
         ports = [HTTP_PORT, HTTPS_PORT] if certificate else [HTTP_PORT]
         # No outbound rule until a target is attached: the service opens exactly its own port.
@@ -59,6 +62,8 @@ class PublicLoadBalancer(Construct):
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
             # Malformed headers are dropped at the edge instead of reaching nginx.
             drop_invalid_header_fields=True,
+            # Deleting the stack (or a replacement) must not take the service's address with it by accident.
+            deletion_protection=deletion_protection,
         )
         if access_logs_bucket:
             self.load_balancer.log_access_logs(access_logs_bucket, prefix="alb")
@@ -88,11 +93,19 @@ class PublicLoadBalancer(Construct):
                 open=False,  # ingress is the CIDR rules above, not 0.0.0.0/0 by default
                 default_action=self._production_default_action(blue_green),
             )
+        if health_check.path != "/":
+            # The target group's health checks go straight to the targets, not through the listener's rules, so
+            # the health path can be closed to clients: each /healthz asks echo, an easy amplifier for a flood.
+            elbv2.ApplicationListenerRule(
+                self, "HideHealthCheckPath", listener=self.listener, priority=HIDDEN_PATHS_PRIORITY,
+                conditions=[elbv2.ListenerCondition.path_patterns([health_check.path])],
+                action=elbv2.ListenerAction.fixed_response(404, content_type="text/plain", message_body="Not Found"),
+            )
         self.production_rule: elbv2.ApplicationListenerRule | None = None
         if blue_green:
             # ECS blue/green moves traffic by rewriting this rule's target groups.
             self.production_rule = elbv2.ApplicationListenerRule(
-                self, "ProductionRule", listener=self.listener, priority=1,
+                self, "ProductionRule", listener=self.listener, priority=PRODUCTION_RULE_PRIORITY,
                 conditions=[elbv2.ListenerCondition.path_patterns(["/*"])],
                 action=elbv2.ListenerAction.weighted_forward([
                     elbv2.WeightedTargetGroup(target_group=self.target_group, weight=100),

@@ -179,26 +179,32 @@ class ServiceMonitoring(Construct):
         key = kms.Key(
             self, "TopicKey", enable_key_rotation=True,
             description="Encrypts the service's alarm notifications at rest in SNS",
-            # It only ever protects notifications in flight through the topic, which goes with the stack.
-            removal_policy=RemovalPolicy.DESTROY, pending_window=Duration.days(7),
+            # It only ever protects notifications in flight through the topic, which goes with the stack. A
+            # deletion waits AWS's longest window, 30 days: a key deleted by mistake can be recovered until then.
+            removal_policy=RemovalPolicy.DESTROY, pending_window=Duration.days(30),
         )
+        stack = Stack.of(self)
+        # This account's alarms only (confused deputy): CloudWatch names the alarm and its account in the request.
+        from_own_alarms = {
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"},
+        }
         key.add_to_resource_policy(iam.PolicyStatement(
             sid="CloudWatchAlarmsPublish",
             principals=[iam.ServicePrincipal(SERVICE_PRINCIPAL)],
             actions=["kms:Decrypt", "kms:GenerateDataKey*"],
             resources=["*"],  # in a key policy, "*" is this key
+            conditions=from_own_alarms,
         ))
         # enforce_ssl adds a topic policy, and a topic policy replaces SNS's default one: publishing by
         # CloudWatch must then be allowed in it, limited to this account's alarms.
         topic = sns.Topic(self, "Topic", master_key=key, enforce_ssl=True)
-        stack = Stack.of(self)
         topic.add_to_resource_policy(iam.PolicyStatement(
             sid="CloudWatchAlarmsPublish",
             principals=[iam.ServicePrincipal(SERVICE_PRINCIPAL)],
             actions=["sns:Publish"],
             resources=[topic.topic_arn],
-            conditions={"ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:"
-                                                     f"{stack.account}:alarm:*"}},
+            conditions=from_own_alarms,
         ))
         return topic
 

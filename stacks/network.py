@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -11,6 +12,7 @@ from stacks.compliance import acknowledge
 from stacks.log_retention import RETENTION_BY_DAYS
 
 VPC_CIDR = "10.0.0.0/16"
+FLOW_LOGS_PRINCIPAL = "vpc-flow-logs.amazonaws.com"
 
 
 class Network(Construct):
@@ -45,7 +47,16 @@ class Network(Construct):
             # Rejected and accepted traffic alike, kept as long as the container logs.
             log_group = logs.LogGroup(self, "FlowLogs", retention=RETENTION_BY_DAYS[flow_logs_retention_days],
                                       removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY)
-            self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(log_group))
+            stack = Stack.of(self)
+            # Only flow logs of this account may use the role (confused deputy), as AWS's flow log guide advises.
+            role = iam.Role(self, "FlowLogRole", description="VPC flow logs: write to the flow log group",
+                            assumed_by=iam.ServicePrincipal(FLOW_LOGS_PRINCIPAL, conditions={
+                                "StringEquals": {"aws:SourceAccount": stack.account},
+                                "ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:ec2:{stack.region}:"
+                                                             f"{stack.account}:vpc-flow-log/*"},
+                            }))
+            self.vpc.add_flow_log("FlowLog",
+                                  destination=ec2.FlowLogDestination.to_cloud_watch_logs(log_group, role))
         else:
             acknowledge(self.vpc, "VPC7", "Flow logs are switched off with flow_logs=false; the load balancer's "
                         "metrics still show the traffic that reaches the service.")

@@ -11,13 +11,15 @@ from constructs import Construct
 # so the registry and service stacks deploy independently.
 REPOSITORY_NAMES = {"echo": "echo-fargate/echo", "nginx": "echo-fargate/nginx-proxy"}
 DOCKER_HUB_CACHE_PREFIX = "docker-hub"
+# The pipeline adds `release-<commit>` to an image once it is deployed and verified (.circleci/config.yml).
+RELEASE_TAG_PREFIX = "release-"
 
 
 class ContainerRegistry(Construct):
     """Repositories that scan every push, never overwrite a tag, and keep only what a rollback could need."""
 
     def __init__(self, scope: Construct, construct_id: str, *, keep_tagged_images: int,
-                 docker_hub_secret_arn: str | None) -> None:
+                 docker_hub_secret_arn: str | None, keep_releases: int = 10) -> None:
         super().__init__(scope, construct_id)
         self.repositories: dict[str, ecr.Repository] = {
             container: ecr.Repository(
@@ -29,10 +31,16 @@ class ContainerRegistry(Construct):
                 encryption=ecr.RepositoryEncryption.AES_256,
                 # Images are what a rollback deploys: deleting the stack must not delete them.
                 removal_policy=RemovalPolicy.RETAIN,
+                # ECR evaluates rules by priority, and an image that matches a rule's tags cannot be expired by
+                # a rule of lower priority: released images (the running one and those a rollback goes back to)
+                # are counted by rule 1 alone, never among the builds of rule 3.
                 lifecycle_rules=[
-                    ecr.LifecycleRule(rule_priority=1, description="Untagged layers of superseded pushes",
+                    ecr.LifecycleRule(rule_priority=1, description=f"Keep the newest {keep_releases} releases",
+                                      tag_status=ecr.TagStatus.TAGGED, tag_prefix_list=[RELEASE_TAG_PREFIX],
+                                      max_image_count=keep_releases),
+                    ecr.LifecycleRule(rule_priority=2, description="Untagged layers of superseded pushes",
                                       tag_status=ecr.TagStatus.UNTAGGED, max_image_age=Duration.days(1)),
-                    ecr.LifecycleRule(rule_priority=2, description=f"Keep the newest {keep_tagged_images} builds",
+                    ecr.LifecycleRule(rule_priority=3, description=f"Keep the newest {keep_tagged_images} builds",
                                       tag_status=ecr.TagStatus.TAGGED, tag_pattern_list=["*"],
                                       max_image_count=keep_tagged_images),
                 ],

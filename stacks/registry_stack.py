@@ -14,6 +14,7 @@ class RegistryStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         Tags.of(self).add("project", "echo-fargate")
         self.registry = ContainerRegistry(self, "Registry", keep_tagged_images=settings.ecr_keep_tagged_images,
+                                          keep_releases=settings.ecr_keep_releases,
                                           docker_hub_secret_arn=settings.docker_hub_secret_arn)
         for container, repository in self.registry.repositories.items():
             CfnOutput(self, f"{container.capitalize()}RepositoryUri", value=repository.repository_uri,

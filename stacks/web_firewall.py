@@ -1,4 +1,5 @@
-"""AWS WAF in front of the load balancer: AWS managed rule groups, each counted in its own metric."""
+"""AWS WAF in front of the load balancer: a per-address rate limit and AWS managed rule groups, each counted in
+its own metric."""
 
 from __future__ import annotations
 
@@ -11,16 +12,31 @@ MANAGED_RULE_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadI
                        "AWSManagedRulesAmazonIpReputationList")
 
 
+# Requests per client address counted over this window (seconds) for the rate limit.
+RATE_WINDOW_SECONDS = 300
+
+
 class WebFirewall(Construct):
+    """First a per-address rate limit (a single client flooding the service is blocked until it slows down),
+    then the managed rule groups."""
+
     def __init__(self, scope: Construct, construct_id: str, *,
-                 load_balancer: elbv2.ApplicationLoadBalancer) -> None:
+                 load_balancer: elbv2.ApplicationLoadBalancer, rate_limit: int) -> None:
         super().__init__(scope, construct_id)
+        rate_rule = wafv2.CfnWebACL.RuleProperty(
+            name="RateLimitPerAddress", priority=0,
+            statement=wafv2.CfnWebACL.StatementProperty(
+                rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                    limit=rate_limit, aggregate_key_type="IP", evaluation_window_sec=RATE_WINDOW_SECONDS)),
+            action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+            visibility_config=_visibility("RateLimitPerAddress"),
+        )
         self.web_acl = wafv2.CfnWebACL(
             self, "WebAcl",
             scope="REGIONAL",
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
             visibility_config=_visibility("echo-web-acl"),
-            rules=[
+            rules=[rate_rule] + [
                 wafv2.CfnWebACL.RuleProperty(
                     name=group, priority=priority,
                     statement=wafv2.CfnWebACL.StatementProperty(
@@ -30,7 +46,7 @@ class WebFirewall(Construct):
                     override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
                     visibility_config=_visibility(group),
                 )
-                for priority, group in enumerate(MANAGED_RULE_GROUPS)
+                for priority, group in enumerate(MANAGED_RULE_GROUPS, start=1)
             ],
         )
         wafv2.CfnWebACLAssociation(self, "Association", resource_arn=load_balancer.load_balancer_arn,

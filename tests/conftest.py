@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.synth import ENVIRONMENTS, Synthesized, synthesize
+from tests.synth import CERTIFICATE_ARN, ENVIRONMENTS, IMAGE_TAG, Synthesized, synthesize
 
 
 @pytest.fixture(scope="session")
@@ -35,8 +35,8 @@ def built_images(tmp_path_factory) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def ecr_images(tmp_path_factory) -> Synthesized:
-    """prod with this repository's images from ECR at a commit tag (image_source=ecr)."""
-    return synthesize("prod", tmp_path_factory.mktemp("cdk.out-ecr"), image_source="ecr", image_tag="0a1b2c3d")
+    """prod with this repository's images from ECR at a commit tag (image_source=ecr, prod's default)."""
+    return synthesize("prod", tmp_path_factory.mktemp("cdk.out-ecr"), image_source="ecr", image_tag=IMAGE_TAG)
 
 
 CIRCLECI_ORG, CIRCLECI_PROJECT = "1b2c3d4e-0000-4000-8000-00000000abcd", "5f6a7b8c-0000-4000-8000-00000000ef01"
@@ -48,9 +48,6 @@ def with_ci(tmp_path_factory) -> Synthesized:
     """prod with the CircleCI access stack and the Docker Hub pull-through cache."""
     return synthesize("prod", tmp_path_factory.mktemp("cdk.out-ci"), circleci_org_id=CIRCLECI_ORG,
                       circleci_project_id=CIRCLECI_PROJECT, docker_hub_secret_arn=DOCKER_HUB_SECRET)
-
-
-CERTIFICATE_ARN = "arn:aws:acm:us-east-1:111111111111:certificate/12345678-1234-1234-1234-123456789012"
 
 
 @pytest.fixture(scope="session")

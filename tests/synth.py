@@ -21,6 +21,13 @@ import app as cdk_app
 ROOT = Path(__file__).resolve().parents[1]
 CDK_CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
 ENVIRONMENTS: list[str] = list(CDK_CONTEXT["environments"])
+CERTIFICATE_ARN = "arn:aws:acm:us-east-1:111111111111:certificate/12345678-1234-1234-1234-123456789012"
+IMAGE_TAG = "0a1b2c3d"
+# What an environment cannot be synthesized without: prod refuses plain HTTP and the public images, so it
+# gets HTTPS for a domain served elsewhere and this repository's images from ECR at a commit tag.
+REQUIRED_INPUTS: dict[str, dict[str, str]] = {
+    "prod": {"certificate_arn": CERTIFICATE_ARN, "domain_name": "echo.example.com", "image_tag": IMAGE_TAG},
+}
 
 
 @dataclass(frozen=True)
@@ -69,8 +76,10 @@ class Synthesized:
 
 
 def synthesize(env: str, outdir: Path, **overrides: Any) -> Synthesized:
-    """Runs app.py's `main` on a fresh App with cdk.json's context, `-c env=...` and any `-c` overrides."""
-    app = cdk.App(context={**CDK_CONTEXT, "env": env, **overrides}, outdir=str(outdir))
+    """Runs app.py's `main` on a fresh App with cdk.json's context, `-c env=...`, the inputs the environment
+    requires, and any `-c` overrides."""
+    app = cdk.App(context={**CDK_CONTEXT, "env": env, **REQUIRED_INPUTS.get(env, {}), **overrides},
+                  outdir=str(outdir))
     exit_code = cdk_app.main(app)
     assert exit_code == 0, f"synth of {env} failed with exit code {exit_code}"
     templates = {

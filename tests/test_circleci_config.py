@@ -177,7 +177,9 @@ def test_every_job_runs_on_an_amd64_machine(config):
 
 
 def test_deploy_deploys_this_commits_images_to_prod_then_verifies(config):
-    deploy, verify = commands(config, "deploy")[-2:]
+    scripts = commands(config, "deploy")
+    (deploy,) = [script for script in scripts if script.startswith("make deploy")]
+    verify = scripts[scripts.index(deploy) + 1]
     assert deploy.startswith("make deploy ENV=prod ")
     cdk_args = re.fullmatch(r'make deploy ENV=prod CDK_ARGS="([^"]*)"', deploy).group(1).split()
     assert "-c image_source=ecr" in " ".join(cdk_args)
@@ -306,7 +308,7 @@ def _requirement_files(path: Path) -> set[str]:
     return files
 
 
-def test_the_caches_are_keyed_on_every_lock_file(config):
+def test_the_caches_are_keyed_on_the_lock_files(config):
     restored = [step[1]["keys"] for step in expand(config, config["commands"]["restore-dependencies"]["steps"])
                 if step[0] == "restore_cache"]
     saved = {step[1]["paths"][0]: step[1]["key"] for step in expand(config, config["commands"]["save-dependencies"]
@@ -314,18 +316,49 @@ def test_the_caches_are_keyed_on_every_lock_file(config):
     assert set(saved) == {".venv", "node_modules"}
     assert sorted(restored) == sorted([[key] for key in saved.values()]), "exact keys, no stale fallback"
     checksummed = {name: set(re.findall(r'checksum "([^"]+)"', key)) for name, key in saved.items()}
-    python_files = _requirement_files(ROOT / "requirements-dev.txt")
-    assert python_files == {"requirements-dev.txt", "requirements.txt", "services/echo/requirements.txt"}
-    assert checksummed[".venv"] == python_files | {"/tmp/python-version"}
+    assert checksummed[".venv"] == {"requirements.lock", "/tmp/python-version"}
     assert checksummed["node_modules"] == {"package.json", "package-lock.json"}
     assert all((ROOT / name).is_file() for names in checksummed.values() for name in names if name[0] != "/")
 
 
 @pytest.mark.parametrize("job", ["test", "diff", "deploy"])
-def test_jobs_that_run_make_pick_the_toolchain_before_restoring_dependencies(config, job):
+def test_jobs_that_run_make_pick_the_toolchain_first(config, job):
     toolchain = step_index(config, job, invokes("use-toolchain"))
-    assert toolchain < step_index(config, job, invokes("restore-dependencies"))
     assert toolchain < step_index(config, job, runs("make "))
+    if job == "test":
+        assert toolchain < step_index(config, job, invokes("restore-dependencies"))
+
+
+def test_no_job_that_holds_aws_credentials_runs_cached_dependencies(config, workflow):
+    """Every branch's test job writes the caches; a job with a role must never run what they hold (the review's
+    cache poisoning finding): it restores no cache and installs from the lock files' hashes."""
+    def assumes_a_role(job):
+        return any(step[:2] == ("command", "assume-ci-role") for step in expand(config, config["jobs"][job]["steps"]))
+    with_role = {job for job in config["jobs"] if assumes_a_role(job) or "context" in workflow.get(job, {})}
+    assert with_role == AWS_JOBS
+    for job in config["jobs"]:
+        kinds = {step[0] for step in expand(config, config["jobs"][job]["steps"])}
+        if job in with_role:
+            assert not kinds & {"restore_cache", "save_cache", "attach_workspace"}, job
+        scripts = "\n".join(commands(config, job))
+        assert "touch" not in scripts or job not in with_role, f"{job} marks something as installed"
+    # Only the test job touches the caches, and it never holds a role.
+    cached = {job for job in config["jobs"]
+              if {"restore_cache", "save_cache"} & {step[0] for step in expand(config, config["jobs"][job]["steps"])}}
+    assert cached == {"test"}
+
+
+def test_make_installs_python_packages_from_hashes_and_node_packages_from_the_lock():
+    makefile = (ROOT / "Makefile").read_text()
+    (pip_line,) = [line for line in makefile.splitlines() if "pip install" in line and "-r " in line]
+    assert "--require-hashes" in pip_line and "-r requirements.lock" in pip_line
+    assert "npm ci" in makefile  # package-lock.json's integrity hashes
+    lock = (ROOT / "requirements.lock").read_text()
+    pins = [line for line in lock.splitlines() if line and not line.startswith((" ", "#"))]
+    assert pins and all("==" in pin and pin.endswith("\\") for pin in pins), "every package pinned with hashes"
+    direct = {line.split("==")[0].lower() for name in _requirement_files(ROOT / "requirements-dev.txt")
+              for line in (ROOT / name).read_text().splitlines() if "==" in line and not line.startswith("#")}
+    assert direct <= {pin.split("==")[0].lower() for pin in pins}, "make lock: the lock misses a requirement"
 
 
 def test_parameters_are_the_only_angle_bracket_expressions(config, text):
@@ -347,3 +380,17 @@ def test_every_run_step_passes_shellcheck(config, tmp_path):
         result = subprocess.run([shellcheck, "--shell=bash", "--exclude=SC1090,SC1091", str(path)],
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stdout
+
+
+def test_a_verified_deploy_tags_both_images_as_releases_the_registry_keeps(config):
+    from stacks.registry import RELEASE_TAG_PREFIX
+
+    steps = expand(config, config["jobs"]["deploy"]["steps"])
+    verify = step_index(config, "deploy", runs("make verify"))
+    marked = [(index, step[2]["repository"]) for index, step in enumerate(steps)
+              if step[:2] == ("command", "mark-released")]
+    assert sorted(repository for _, repository in marked) == sorted(IMAGES.values())
+    assert all(index > verify for index, _ in marked), "only a verified deployment is a release"
+    script = "\n".join(commands(config, "deploy"))
+    assert f'release="{RELEASE_TAG_PREFIX}$CIRCLE_SHA1"' in script
+    assert "aws ecr put-image" in script and '--image-tag "$release"' in script

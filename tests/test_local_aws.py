@@ -143,3 +143,83 @@ def test_turning_on_termination_protection(fixed):
     else:
         with pytest.raises(NotImplementedError, match="update_termination_protection"):
             cf.update_termination_protection(StackName="app", EnableTerminationProtection=True)
+
+
+def test_a_change_set_importing_existing_resources_adopts_a_retained_repository(fixed):
+    # The registry stack after `cdk destroy`: its repositories are retained, so they outlive the stack.
+    template = json.dumps({"Resources": {"Repository": {
+        "Type": "AWS::ECR::Repository", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+        "Properties": {"RepositoryName": "team/app"}}}})
+    cf, ecr = boto3.client("cloudformation"), boto3.client("ecr")
+    cf.create_stack(StackName="registry", TemplateBody=template)
+    cf.delete_stack(StackName="registry")
+    assert [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]] == ["team/app"]
+    cf.create_change_set(StackName="registry", ChangeSetName="cdk-deploy-change-set", TemplateBody=template,
+                         ChangeSetType="CREATE", ImportExistingResources=True)
+    if fixed:
+        cf.execute_change_set(StackName="registry", ChangeSetName="cdk-deploy-change-set")
+        (stack,) = cf.describe_stacks(StackName="registry")["Stacks"]
+        assert stack["StackStatus"] == "CREATE_COMPLETE"
+        (resource,) = cf.describe_stack_resources(StackName="registry")["StackResources"]
+        assert resource["PhysicalResourceId"] == "team/app"
+    else:
+        with pytest.raises(ClientError, match="RepositoryAlreadyExistsException"):
+            cf.execute_change_set(StackName="registry", ChangeSetName="cdk-deploy-change-set")
+
+
+def test_without_import_existing_resources_a_retained_repository_still_collides(fixed):
+    # The fix adopts only when asked, as AWS does: a plain change set fails on the existing name.
+    template = json.dumps({"Resources": {"Repository": {
+        "Type": "AWS::ECR::Repository", "DeletionPolicy": "Retain", "Properties": {"RepositoryName": "team/app"}}}})
+    cf = boto3.client("cloudformation")
+    cf.create_stack(StackName="registry", TemplateBody=template)
+    cf.delete_stack(StackName="registry")
+    cf.create_change_set(StackName="registry", ChangeSetName="cdk-deploy-change-set", TemplateBody=template,
+                         ChangeSetType="CREATE")
+    with pytest.raises(ClientError, match="RepositoryAlreadyExistsException"):
+        cf.execute_change_set(StackName="registry", ChangeSetName="cdk-deploy-change-set")
+
+
+def test_importing_does_not_take_a_repository_another_stack_holds(fixed):
+    template = json.dumps({"Resources": {"Repository": {
+        "Type": "AWS::ECR::Repository", "DeletionPolicy": "Retain", "Properties": {"RepositoryName": "team/app"}}}})
+    cf = boto3.client("cloudformation")
+    cf.create_stack(StackName="owner", TemplateBody=template)
+    cf.create_change_set(StackName="other", ChangeSetName="cdk-deploy-change-set", TemplateBody=template,
+                         ChangeSetType="CREATE", ImportExistingResources=True)
+    with pytest.raises(ClientError, match="RepositoryAlreadyExistsException"):
+        cf.execute_change_set(StackName="other", ChangeSetName="cdk-deploy-change-set")
+
+
+def test_a_change_set_name_is_scoped_to_its_stack(fixed):
+    # What `cdk deploy --all` leaves: each stack with its own change set of the same name.
+    cf = boto3.client("cloudformation")
+    for stack in ("registry", "service"):
+        cf.create_change_set(StackName=stack, ChangeSetName="cdk-deploy-change-set", TemplateBody=_template(),
+                             ChangeSetType="CREATE")
+        cf.execute_change_set(StackName=stack, ChangeSetName="cdk-deploy-change-set")
+    # The CLI before updating `service`: delete its previous change set, then wait until it is gone.
+    cf.delete_change_set(StackName="service", ChangeSetName="cdk-deploy-change-set")
+    if fixed:
+        with pytest.raises(ClientError, match="ChangeSetNotFound"):
+            cf.describe_change_set(StackName="service", ChangeSetName="cdk-deploy-change-set")
+        kept = cf.describe_change_set(StackName="registry", ChangeSetName="cdk-deploy-change-set")
+        assert kept["StackName"] == "registry"
+    else:  # registry's was deleted instead, and service's is still there: the CLI would wait forever
+        found = cf.describe_change_set(StackName="service", ChangeSetName="cdk-deploy-change-set")
+        assert found["StackName"] == "service"
+        assert [s["StackName"] for s in cf.list_change_sets(StackName="service")["Summaries"]] == ["service"]
+
+
+def test_a_stack_deployed_again_after_its_deletion_can_replace_its_change_set(fixed):
+    cf = boto3.client("cloudformation")
+    _deploy_through_change_set(cf, _template(), "CREATE")
+    cf.delete_stack(StackName="app")  # moto keeps the deleted stack's change sets
+    _deploy_through_change_set(cf, _template(queue="Again"), "CREATE")  # the same names, a new stack
+    # The CLI's next update of it: delete the previous change set, then wait until it is gone.
+    cf.delete_change_set(StackName="app", ChangeSetName="cdk-deploy-change-set")
+    if fixed:
+        with pytest.raises(ClientError, match="ChangeSetNotFound"):
+            cf.describe_change_set(StackName="app", ChangeSetName="cdk-deploy-change-set")
+    else:  # one of the two is still there: the CLI would wait forever
+        assert cf.describe_change_set(StackName="app", ChangeSetName="cdk-deploy-change-set")["ChangeSetName"]

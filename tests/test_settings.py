@@ -7,7 +7,9 @@ import re
 import pytest
 
 from settings import Settings, SettingsError, load_settings
-from tests.synth import CDK_CONTEXT, ROOT
+from tests.synth import CDK_CONTEXT, REQUIRED_INPUTS, ROOT
+
+PROD = {**CDK_CONTEXT, "env": "prod", **REQUIRED_INPUTS["prod"]}
 
 ISSUE_SETTINGS = [
     "cpu", "memory", "desired_count", "echo_image", "nginx_image", "backend_host", "health_check_path",
@@ -25,7 +27,8 @@ def test_dev_is_the_default_environment_and_uses_the_defaults():
 
 
 def test_prod_changes_what_cdk_json_says():
-    settings = load_settings({**CDK_CONTEXT, "env": "prod"})
+    settings = load_settings(PROD)
+    assert (settings.image_source, settings.allow_public_images, settings.allow_http) == ("ecr", False, False)
     assert (settings.min_tasks, settings.max_tasks, settings.nat_gateways, settings.task_subnets) == (
         2, 6, 1, "private")
     assert (settings.container_insights, settings.waf) == (True, True)
@@ -34,7 +37,7 @@ def test_prod_changes_what_cdk_json_says():
 
 
 def test_command_line_strings_are_converted_and_win_over_the_environment():
-    settings = load_settings({**CDK_CONTEXT, "env": "prod", "min_tasks": "3", "max_tasks": "9", "retain_logs": "false",
+    settings = load_settings({**PROD, "min_tasks": "3", "max_tasks": "9", "retain_logs": "false",
                               "ingress_cidrs": "10.0.0.0/8, 192.168.0.0/16"})
     assert (settings.min_tasks, settings.max_tasks) == (3, 9)
     assert settings.retain_logs is False
@@ -90,3 +93,65 @@ def test_readme_lists_every_setting_with_its_default():
     assert rows["spot"] == ["`0`", "`100`", ""]
     assert rows["monitoring"] == ["`true`", "`false`", ""]
     assert rows["min_tasks"] == ["`unset`", "", "`2`"]
+
+
+# A valid value for every setting checked against a pattern, for the trailing-newline test below.
+PATTERN_CHECKED = {
+    "echo_image": "stormcat24/echo:latest", "nginx_image": "registry.example.com:5000/nginx-proxy:1",
+    "backend_host": "localhost:8080", "health_check_path": "/healthz", "health_check_success_codes": "200-299",
+    "vpc_id": "vpc-0123456789abcdef0", "cluster_name": "echo", "image_tag": "0a1b2c3d",
+    "circleci_org_id": "1b2c3d4e-0000-4000-8000-00000000abcd",
+    "docker_hub_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/hub",
+    "ci_branch": "main", "domain_name": "echo.example.com", "hosted_zone_name": "example.com",
+    "alarm_email": "ops@example.com", "circleci_project_id": "5f6a7b8c-0000-4000-8000-00000000ef01",
+    "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
+}
+# The settings some of them need beside them.
+COMPANIONS = {"circleci_org_id": ["circleci_project_id"], "domain_name": ["hosted_zone_name"],
+              "hosted_zone_name": ["domain_name"], "certificate_arn": ["domain_name"]}
+
+
+@pytest.mark.parametrize("name", PATTERN_CHECKED)
+def test_a_trailing_newline_from_cdk_json_is_refused(name):
+    """cdk.json can hold "localhost:8080\n"; a pattern checked with re.match and `$` accepted it, and nginx then
+    crash-looped on it (backend_host) or the OIDC trust matched no branch (ci_branch)."""
+    companions = {other: PATTERN_CHECKED[other] for other in COMPANIONS.get(name, [])}
+    Settings(**companions, **{name: PATTERN_CHECKED[name]})  # the value itself is fine
+    with pytest.raises(ValueError, match=name):
+        Settings(**companions, **{name: PATTERN_CHECKED[name] + "\n"})
+
+
+def test_every_pattern_checked_setting_is_in_the_newline_test():
+    import settings.model as model
+
+    source = (ROOT / "settings" / "model.py").read_text()
+    checked = {name for name in Settings.model_fields
+               if re.search(rf"^    {name}: Annotated\[[^=]*AfterValidator\(_(?!fargate|log_retention)", source, re.M)}
+    assert checked - {"ingress_cidrs"} <= set(PATTERN_CHECKED), "add a valid value to PATTERN_CHECKED"
+    assert model  # the module the source was read from
+
+
+@pytest.mark.parametrize("value", ["1_0", " 10", "10 ", "+1", "0x10", "1e1", True])
+def test_whole_numbers_are_digits_only(value):
+    with pytest.raises(ValueError, match="must be a valid integer"):
+        Settings(desired_count=value)
+
+
+def test_loopback_backends_are_accepted():
+    for host in ("localhost:8080", "127.0.0.1:9000", "[::1]:8080"):
+        assert Settings(backend_host=host).backend_host == host
+
+
+def test_the_feature_flag_list_is_that_of_the_pinned_aws_cdk_lib():
+    import json
+
+    from settings.feature_flags import FLAGS_FILE
+    from tools.feature_flags import flags_of_installed_cdk
+
+    assert json.loads(FLAGS_FILE.read_text()) == flags_of_installed_cdk(), "run python -m tools.feature_flags"
+
+
+def test_every_feature_flag_in_cdk_json_is_known():
+    from settings.feature_flags import known_feature_flags
+
+    assert {key for key in CDK_CONTEXT if key.startswith("@")} <= known_feature_flags()

@@ -7,9 +7,12 @@ def test_outputs_name_the_url_cluster_service_and_log_groups(each_env):
     outputs = each_env.template().find_outputs("*")
     alarm_topic = {"AlarmTopicArn"} if each_env.env == "prod" else set()  # dev runs without monitoring
     assert set(outputs) == {"ServiceUrl", "ClusterName", "ServiceName", "EchoLogGroup", "NginxLogGroup"} | alarm_topic
-    url = outputs["ServiceUrl"]["Value"]["Fn::Join"][1]
-    assert url[0] == "http://"
-    assert url[1]["Fn::GetAtt"][1] == "DNSName"
+    url = outputs["ServiceUrl"]["Value"]
+    if each_env.env == "prod":  # HTTPS at its domain
+        assert url == "https://echo.example.com"
+    else:
+        assert url["Fn::Join"][1][0] == "http://"
+        assert url["Fn::Join"][1][1]["Fn::GetAtt"][1] == "DNSName"
     assert outputs["ClusterName"]["Value"]["Ref"].startswith("ServiceCluster")
     assert outputs["ServiceName"]["Value"]["Fn::GetAtt"][1] == "Name"
     assert outputs["EchoLogGroup"]["Value"]["Ref"].startswith("TaskEchoLogs")

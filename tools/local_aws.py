@@ -19,6 +19,17 @@ and moto 5.2.5 gets wrong, fixed to match AWS. Nothing else is changed, and no t
 7. ExecuteChangeSet: AWS recomputes the stack's outputs from the new template; moto keeps the outputs of
    the template the stack was created with (none, for a stack created through a change set), so
    `cdk deploy` prints no outputs and the verifier finds none.
+8. CreateChangeSet with ImportExistingResources (`cdk deploy --import-existing-resources`): AWS adopts a
+   resource that already exists under the template's static name when it has a Retain deletion policy
+   and belongs to no other stack; moto ignores the flag and fails the execution with
+   RepositoryAlreadyExistsException. Fixed for AWS::ECR::Repository, the one kind this app retains by
+   name: the registry's repositories outlive `cdk destroy` by design, and deploying the registry again
+   must adopt them.
+9. Change sets named without an ARN: AWS scopes the name to the StackName given (every stack of a
+   `cdk deploy --all` has its own `cdk-deploy-change-set`); moto ignores the StackName, so deleting one
+   stack's change set deletes another's, and DescribeChangeSet then finds yet another: the CLI, which
+   waits for its change set to be gone before creating the next, waits forever (a stack deployed
+   again after another stack's deploy, or after `cdk destroy`, whose change sets moto keeps).
 
     .venv/bin/python -m tools.local_aws --port 4566      # what `make local` starts
 """
@@ -27,22 +38,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 
 from moto import server
 from moto.cloudformation.exceptions import CloudFormationError
-from moto.cloudformation.models import CloudFormationBackend, Stack
+from moto.cloudformation.models import CloudFormationBackend, Stack, cloudformation_backends
 from moto.cloudformation.responses import CloudFormationResponse
-from moto.core.responses import ActionResult
+from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.route_tables import RouteTable
 from moto.ecr.models import Repository, ecr_backends
 
 # moto's own versions, called by the fixes; taken before any fix is installed.
-_original_delete_change_set = CloudFormationBackend.delete_change_set
 _original_execute_change_set = CloudFormationBackend.execute_change_set
-_original_describe_change_set = CloudFormationBackend.describe_change_set
 _original_stack_parameters = Stack.stack_parameters
 _original_create_repository = Repository.create_from_cloudformation_json.__func__
+_original_create_change_set_response = CloudFormationResponse.create_change_set
 _SSM_PARAMETER_TYPE = "AWS::SSM::Parameter::Value"
 
 
@@ -55,28 +66,73 @@ class ChangeSetNotFound(CloudFormationError):
         self.status_code = 404
 
 
-def _known(backend: CloudFormationBackend, change_set_name: str) -> bool:
-    return change_set_name in backend.change_sets or any(
-        change_set.change_set_name == change_set_name for change_set in backend.change_sets.values()
-    )
+def _matching_change_sets(backend: CloudFormationBackend, change_set_name: str, stack_name: str | None = None):
+    """By ARN, or by name within the stack `stack_name` (name or id) as AWS scopes it (fixes 1, 2, 9), oldest
+    first. moto may hold several: it keeps the change sets of deleted stacks, and lets a name be reused."""
+    if change_set := backend.change_sets.get(change_set_name):  # an ARN
+        return [change_set]
+    return [cs for cs in backend.change_sets.values() if cs.change_set_name == change_set_name
+            and (stack_name is None or stack_name in (cs.stack_name, cs.stack_id))]
 
 
-def _delete_change_set(self: CloudFormationBackend, change_set_name: str) -> None:
-    if _known(self, change_set_name):
-        _original_delete_change_set(self, change_set_name)
+def _find_change_set(backend: CloudFormationBackend, change_set_name: str, stack_name: str | None = None):
+    """The newest change set of that name (as moto's own lookup picks), or None."""
+    return next(reversed(_matching_change_sets(backend, change_set_name, stack_name)), None)
 
 
-def _describe_change_set(self: CloudFormationBackend, change_set_name: str):
-    if not _known(self, change_set_name):
-        raise ChangeSetNotFound(change_set_name)
-    return _original_describe_change_set(self, change_set_name)
+# The change set being executed asked to import existing resources (fix 8). moto's server handles one
+# request at a time per thread; a thread-local keeps two concurrent executions apart all the same.
+_importing = threading.local()
+
+
+def _named_change_set(response: CloudFormationResponse, *, required: bool):
+    """The change set a request names (ARN, or name within its StackName), or None (fix 9)."""
+    name, stack_name = response._get_param("ChangeSetName"), response._get_param("StackName")
+    by_stack = None if name.startswith("arn:") else stack_name
+    change_set = _find_change_set(response.cloudformation_backend, name, by_stack)
+    if change_set is None and required:
+        raise ChangeSetNotFound(name)
+    return change_set
+
+
+def _delete_change_set_response(self: CloudFormationResponse) -> EmptyResult:
+    # AWS: a missing one is no error (fix 1). Every one moto holds under that name in that stack goes, so
+    # that the name is then free, as the CLI waits for it to be.
+    name, stack_name = self._get_param("ChangeSetName"), self._get_param("StackName")
+    backend = self.cloudformation_backend
+    for change_set in _matching_change_sets(backend, name, None if name.startswith("arn:") else stack_name):
+        del backend.change_sets[change_set.change_set_id]
+    return EmptyResult()
+
+
+def _describe_change_set_response(self: CloudFormationResponse) -> ActionResult:
+    return ActionResult(_named_change_set(self, required=True))
+
+
+def _execute_change_set_response(self: CloudFormationResponse) -> EmptyResult:
+    change_set = _named_change_set(self, required=True)
+    self.cloudformation_backend.execute_change_set(change_set_name=change_set.change_set_id,
+                                                   stack_name=self._get_param("StackName"))
+    return EmptyResult()
+
+
+def _create_change_set_response(self: CloudFormationResponse) -> ActionResult:
+    result = _original_create_change_set_response(self)
+    if self._get_bool_param("ImportExistingResources", False):
+        change_set = _find_change_set(self.cloudformation_backend, self._get_param("ChangeSetName"),
+                                      self._get_param("StackName"))
+        change_set.import_existing_resources = True
+    return result
 
 
 def _execute_change_set(self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None) -> None:
-    _original_execute_change_set(self, change_set_name, stack_name)
-    change_set = self.change_sets.get(change_set_name) or next(
-        cs for cs in self.change_sets.values() if cs.change_set_name == change_set_name
-    )
+    pending = _find_change_set(self, change_set_name, stack_name)
+    _importing.on = bool(pending is not None and getattr(pending, "import_existing_resources", False))
+    try:
+        _original_execute_change_set(self, change_set_name, stack_name)
+    finally:
+        _importing.on = False
+    change_set = _find_change_set(self, change_set_name)
     stack = self.stacks[change_set.stack_id]
     stack._parse_template()
     stack.output_map = stack._create_output_map()
@@ -101,8 +157,29 @@ def _delete_route_table(cls, resource_name: str, cloudformation_json: dict, acco
     backend.delete_route_table(resource_name)
 
 
+def _adoptable_repository(cloudformation_json: dict, account_id: str, region_name: str) -> Repository | None:
+    """The existing repository a change set with ImportExistingResources adopts, as AWS decides: the
+    template names it statically, retains it, and no live stack holds it already."""
+    name = cloudformation_json.get("Properties", {}).get("RepositoryName")
+    if not (getattr(_importing, "on", False) and isinstance(name, str)
+            and cloudformation_json.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")):
+        return None
+    repository = ecr_backends[account_id][region_name].repositories.get(name)
+    if repository is None:
+        return None
+    # _parsed_resources: what each stack has created (reading resource_map itself would create the rest).
+    for backend in cloudformation_backends[account_id].values():
+        for stack in backend.stacks.values():
+            if stack.status != "DELETE_COMPLETE" and any(
+                    resource is repository for resource in stack.resource_map._parsed_resources.values()):
+                return None  # another stack's: AWS refuses, and so does moto's own error
+    return repository
+
+
 def _create_repository(cls, resource_name: str, cloudformation_json: dict, account_id: str, region_name: str,
                        **kwargs) -> Repository:
+    if adopted := _adoptable_repository(cloudformation_json, account_id, region_name):
+        return adopted  # imported as it is: an import changes no property (drift detection would show any)
     properties = dict(cloudformation_json.get("Properties", {}))
     if scanning := properties.get("ImageScanningConfiguration"):
         properties["ImageScanningConfiguration"] = {"scanOnPush": scanning.get("ScanOnPush", False)}
@@ -120,13 +197,15 @@ def _update_termination_protection(self: CloudFormationResponse) -> ActionResult
 
 
 _FIXES = [
-    (CloudFormationBackend, "delete_change_set", _delete_change_set),
     (CloudFormationBackend, "execute_change_set", _execute_change_set),
-    (CloudFormationBackend, "describe_change_set", _describe_change_set),
     (Stack, "stack_parameters", property(_stack_parameters)),
     (RouteTable, "delete_from_cloudformation_json", classmethod(_delete_route_table)),
     (Repository, "create_from_cloudformation_json", classmethod(_create_repository)),
     (CloudFormationResponse, "update_termination_protection", _update_termination_protection),
+    (CloudFormationResponse, "create_change_set", _create_change_set_response),
+    (CloudFormationResponse, "delete_change_set", _delete_change_set_response),
+    (CloudFormationResponse, "describe_change_set", _describe_change_set_response),
+    (CloudFormationResponse, "execute_change_set", _execute_change_set_response),
 ]
 _ORIGINALS = {(owner, name): owner.__dict__.get(name) for owner, name, _ in _FIXES}
 

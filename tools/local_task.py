@@ -2,8 +2,13 @@
 
 echo (services/echo) and nginx (Debian's binary, started by services/nginx-proxy/render-config.sh from the
 same templates as the image) share localhost, and each gets the environment its container has in the
-synthesized task definition, read from cdk.out. Only the listening port differs: nginx listens on
-LOCAL_PORT (default 8000) instead of 80, which needs no root.
+synthesized task definition, read from cdk.out. Only where nginx listens differs: 127.0.0.1 (this
+machine only, not the network) on LOCAL_PORT (default 8000) instead of 0.0.0.0:80, which needs no root;
+and echo's port moves with --echo-port (ECHO_PORT).
+
+Both containers are essential, as in the task definition: when either exits, the task stops (the other is
+stopped too) and, as the ECS service would, the runner starts a replacement task, after a delay that
+doubles with each replacement in a row (1 s up to 30 s).
 
     make run                                   # synthesizes, then runs until Ctrl-C
     .venv/bin/python -m tools.local_task --template cdk.out/echo-fargate-dev.template.json --port 8000
@@ -12,6 +17,9 @@ LOCAL_PORT (default 8000) instead of 80, which needs no root.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import errno
 import json
 import os
 import signal
@@ -27,6 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 ECHO_DIR = ROOT / "services" / "echo"
 RENDER_SCRIPT = ROOT / "services" / "nginx-proxy" / "render-config.sh"
 STOP_TIMEOUT = 30  # ECS's default stop timeout: SIGTERM, then SIGKILL after this many seconds
+# Replacement tasks: the first after 1 s, each further one in a row twice as late, at most 30 s apart (the
+# ECS service throttles a crash-looping task the same way); a task that ran 60 s resets the delay.
+RESTART_DELAY, RESTART_DELAY_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
+LISTEN_ADDRESS = "127.0.0.1"  # a laptop's task is for this machine: nothing on the network reaches it
 
 
 class TaskError(RuntimeError):
@@ -38,6 +50,147 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def describe_exit(returncode: int) -> str:
+    """'exit status 3' or 'signal SIGKILL', for a Popen returncode."""
+    if returncode < 0:
+        try:
+            return f"signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"exit status {returncode}"
+
+
+def _proc_ok() -> bool:
+    return Path("/proc/self/fd").exists()
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes listening on TCP `port`, on any address (Linux /proc/net/tcp and tcp6)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(fields[9])
+    return inodes
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses sockets listen on for TCP `port`, e.g. {'127.0.0.1'} (Linux)."""
+    addresses = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            address, hex_port = fields[1].rsplit(":", 1)
+            if fields[3] == "0A" and int(hex_port, 16) == port:
+                raw = bytes.fromhex(address)
+                # /proc prints each 32-bit word in host (little-endian) order.
+                raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+                family = socket.AF_INET if len(raw) == 4 else socket.AF_INET6
+                addresses.add(socket.inet_ntop(family, raw))
+    return addresses
+
+
+def listening_pids(port: int, among: set[int] | None = None) -> set[int]:
+    """Processes (of `among`, else all we may inspect) holding a socket that listens on TCP `port`."""
+    inodes = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    if not inodes:
+        return set()
+    pids = among if among is not None else {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}
+    owners = set()
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue  # gone, or another user's
+        for fd in fds:
+            try:
+                if os.readlink(fd) in inodes:
+                    owners.add(pid)
+                    break
+            except OSError:
+                continue
+    return owners
+
+
+def process_tree(pid: int) -> set[int]:
+    """`pid` and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    tree, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        tree.add(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def port_user(port: int) -> str | None:
+    """Why `port` cannot be used (e.g. 'in use by pid 42 (nginx)'), or None when it is free."""
+    try:
+        with socket.socket() as sock:
+            # SO_REUSEADDR as nginx and uvicorn set it: a port that only has connections in TIME_WAIT is free.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            return f"not usable ({error.strerror})"
+    else:
+        # Free on 127.0.0.1; something on [::1] alone would still answer `localhost` for some clients.
+        try:
+            with socket.create_connection(("::1", port), timeout=0.5):
+                pass
+        except OSError:
+            return None
+    owners = listening_pids(port) if _proc_ok() else set()
+    who = ", ".join(f"pid {pid} ({process_name(pid)})" for pid in sorted(owners))
+    return f"in use by {who}" if who else "in use by another program"
+
+
+def check_ports(ports: dict[str, int]) -> None:
+    """Raise TaskError naming each port of `ports` (variable -> port) that another program holds."""
+    problems = [f"port {port} ({name}) is {user}" for name, port in ports.items() if (user := port_user(port))]
+    if problems:
+        raise TaskError("; ".join(problems) + ": stop that program or choose another port, e.g. "
+                        + " ".join(f"{name}={free_port()}" for name in ports))
+
+
+def owns_port(port: int, pid: int) -> bool:
+    """Does the process `pid` (or one of its descendants) listen on `port`? True where /proc is missing."""
+    if not _proc_ok():
+        return True
+    tree = process_tree(pid)
+    return bool(listening_pids(port, tree))
+
+
+def _die_with_parent() -> None:
+    # Runs in the child before exec: if the runner is killed outright (SIGKILL), the kernel sends this
+    # child SIGTERM, so no echo or nginx is left behind, unrecorded, on its port.
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def container_environments(template_path: Path) -> dict[str, dict[str, str]]:
@@ -56,7 +209,7 @@ class LocalTask:
     """Starts echo, waits for it, then nginx, and stops both; usable as a context manager."""
 
     def __init__(self, environments: dict[str, dict[str, str]], *, listen_port: int, runtime_dir: Path,
-                 echo_port: int | None = None) -> None:
+                 echo_port: int | None = None, die_with_parent: bool = False) -> None:
         self.echo_env = dict(environments["echo"])
         self.nginx_env = dict(environments["nginx"])
         if echo_port is not None:  # a busy 8080 on a laptop: move echo and tell nginx, nothing else changes
@@ -68,32 +221,53 @@ class LocalTask:
         self.runtime_dir = runtime_dir
         self.echo: subprocess.Popen | None = None
         self.nginx: subprocess.Popen | None = None
+        self.started_at: float | None = None
+        # Only the runner (main) asks for it: prctl is Linux's, and preexec_fn is unsafe in threaded callers.
+        self.die_with_parent = die_with_parent and sys.platform.startswith("linux")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.listen_port}"
 
+    def _popen(self, command: list[str], **popen) -> subprocess.Popen:
+        if self.die_with_parent:
+            popen.setdefault("preexec_fn", _die_with_parent)
+        return subprocess.Popen(command, **popen)
+
     def start_echo(self, **popen) -> subprocess.Popen:
         env = {**os.environ, **self.echo_env, "HOST": "127.0.0.1"}
-        self.echo = subprocess.Popen([sys.executable, "-m", "echo_app"], cwd=ECHO_DIR, env=env, **popen)
-        _wait_for(f"http://127.0.0.1:{self.echo_port}/healthz", self.echo, "echo")
+        self.echo = self._popen([sys.executable, "-m", "echo_app"], cwd=ECHO_DIR, env=env, **popen)
+        _wait_for(f"http://127.0.0.1:{self.echo_port}/healthz", self.echo, "echo", port=self.echo_port)
         return self.echo
 
     def start_nginx(self, **popen) -> subprocess.Popen:
         env = {**os.environ, **self.nginx_env, "LISTEN_PORT": str(self.listen_port),
-               "NGINX_RUNTIME_DIR": str(self.runtime_dir)}
-        self.nginx = subprocess.Popen([str(RENDER_SCRIPT)], env=env, **popen)
-        _wait_for(f"{self.url}/healthz", self.nginx, "nginx")
+               "LISTEN_ADDRESS": LISTEN_ADDRESS, "NGINX_RUNTIME_DIR": str(self.runtime_dir)}
+        self.nginx = self._popen([str(RENDER_SCRIPT)], env=env, **popen)
+        _wait_for(f"{self.url}/healthz", self.nginx, "nginx", port=self.listen_port)
         return self.nginx
 
     def start(self, **popen) -> LocalTask:
-        # As in the task definition: nginx starts once echo is healthy.
-        self.start_echo(**popen)
-        self.start_nginx(**popen)
+        # As in the task definition: nginx starts once echo is healthy. A task that fails to start leaves
+        # nothing running: echo is stopped when nginx cannot start.
+        try:
+            self.start_echo(**popen)
+            self.start_nginx(**popen)
+        except BaseException:
+            self.stop()
+            raise
+        self.started_at = time.monotonic()
         return self
 
+    def exited(self) -> tuple[str, int] | None:
+        """(container, returncode) of the first essential container found exited, else None."""
+        for name, process in (("echo", self.echo), ("nginx", self.nginx)):
+            if process is not None and process.poll() is not None:
+                return name, process.returncode
+        return None
+
     def stop(self) -> None:
-        for process, signum in ((self.nginx, signal.SIGQUIT), (self.echo, signal.SIGTERM)):
+        for process, signum in ((self.nginx, _graceful_nginx_signal(self.nginx)), (self.echo, signal.SIGTERM)):
             _stop(process, signum)
 
     def __enter__(self) -> LocalTask:
@@ -103,20 +277,36 @@ class LocalTask:
         self.stop()
 
 
-def _wait_for(url: str, process: subprocess.Popen, name: str, timeout: float = 15.0) -> None:
+def answers_healthz(url: str) -> bool:
+    """Does `url` (a /healthz) answer 200 `ok`, as echo does, directly or through nginx?"""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200 and response.read(16) == b"ok"
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+def _wait_for(url: str, process: subprocess.Popen, name: str, *, port: int, timeout: float = 15.0) -> None:
+    """Until `url` answers `ok` and the answer comes from `process`: something else on the port, such
+    as another program's server answering 404 or even `ok`, is not this task."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise TaskError(f"{name} exited with status {process.returncode} before answering {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+            raise TaskError(f"{name} exited ({describe_exit(process.returncode)}) before answering {url}")
+        if answers_healthz(url) and owns_port(port, process.pid):
+            return
         time.sleep(0.1)
     _stop(process, signal.SIGTERM)
     raise TaskError(f"{name} did not answer {url} within {timeout:.0f} s")
+
+
+def _graceful_nginx_signal(process: subprocess.Popen | None) -> int:
+    """SIGQUIT (nginx's graceful stop) when render-config.sh has exec'd nginx; SIGTERM when the script
+    stays and supervises nginx, turning SIGTERM into nginx's SIGQUIT itself (a shell could die of SIGQUIT
+    and leave nginx behind)."""
+    if process is None or not _proc_ok() or process_name(process.pid) == "nginx":
+        return signal.SIGQUIT
+    return signal.SIGTERM
 
 
 def _stop(process: subprocess.Popen | None, signum: int) -> None:
@@ -126,15 +316,24 @@ def _stop(process: subprocess.Popen | None, signum: int) -> None:
     try:
         process.wait(timeout=STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
-        process.kill()
+        # The whole tree, as ECS's SIGKILL ends the container: nginx's entrypoint supervises nginx as a child,
+        # and killing the entrypoint alone would leave nginx running.
+        for pid in process_tree(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         process.wait()
+
+
+def _log(message: str, stream=None) -> None:
+    # Timestamped: in .run/local-task.log these lines say when the task stopped and was replaced.
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}", file=stream or sys.stdout, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the echo task locally, without Docker.")
     parser.add_argument("--template", type=Path, required=True, help="synthesized stack template (cdk.out)")
     parser.add_argument("--port", type=int, default=8000, help="where nginx listens (LOCAL_PORT)")
-    parser.add_argument("--echo-port", type=int, help="move echo off 8080 if that port is busy")
+    parser.add_argument("--echo-port", type=int, help="move echo off 8080 if that port is busy (ECHO_PORT)")
     parser.add_argument("--runtime-dir", type=Path, default=ROOT / ".run" / "nginx")
     args = parser.parse_args(argv)
 
@@ -143,21 +342,52 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.append(True))
     try:
-        task = LocalTask(container_environments(args.template), listen_port=args.port,
-                         runtime_dir=args.runtime_dir, echo_port=args.echo_port).start()
-    except (TaskError, OSError) as error:
+        environments = container_environments(args.template)
+        task = LocalTask(environments, listen_port=args.port, runtime_dir=args.runtime_dir,
+                         echo_port=args.echo_port, die_with_parent=True)
+        check_ports({"LOCAL_PORT": task.listen_port, "ECHO_PORT": task.echo_port})
+        task.start()
+    except (TaskError, OSError, KeyError, ValueError) as error:
         print(f"make run: {error}", file=sys.stderr)
         return 1
     print(f"echo task running: {task.url}/ (echo on 127.0.0.1:{task.echo_port}); Ctrl-C stops both", flush=True)
+    delay = RESTART_DELAY
     try:
-        while not stopping and task.echo.poll() is None and task.nginx.poll() is None:
-            time.sleep(0.2)
+        while not stopping:
+            if (exited := task.exited()) is None:
+                time.sleep(0.1)
+                continue
+            # An essential container exited: ECS stops the task (the other container too), and the
+            # service starts a replacement; so does this runner, ever later while they keep failing.
+            name, returncode = exited
+            task.stop()
+            if task.started_at is not None and time.monotonic() - task.started_at >= STABLE_AFTER:
+                delay = RESTART_DELAY
+            _log(f"task stopped: {name} exited ({describe_exit(returncode)}); "
+                 f"starting a replacement task in {delay:.0f} s")
+            while not stopping:
+                _sleep_unless(stopping, delay)
+                delay = min(delay * 2, RESTART_DELAY_MAX)
+                if stopping:
+                    break
+                task = LocalTask(environments, listen_port=args.port, runtime_dir=args.runtime_dir,
+                                 echo_port=args.echo_port, die_with_parent=True)
+                try:
+                    task.start()
+                except (TaskError, OSError) as error:
+                    _log(f"replacement task failed to start: {error}; next try in {delay:.0f} s")
+                    continue
+                _log(f"replacement task running: {task.url}/")
+                break
     finally:
         task.stop()
-    if not stopping:
-        print("make run: a container exited; stopped the other", file=sys.stderr)
-        return 1
     return 0
+
+
+def _sleep_unless(stopping: list, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not stopping and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 if __name__ == "__main__":

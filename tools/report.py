@@ -520,8 +520,17 @@ def cdk_context() -> dict[str, Any]:
     return json.loads((ROOT / "cdk.json").read_text())["context"]
 
 
+# prod cannot be synthesized without HTTPS and an image tag; what they are does not change a price (a public ACM
+# certificate is free; the images are the same size whatever their tag).
+SAMPLE_INPUTS = {"prod": {
+    "certificate_arn": "arn:aws:acm:us-east-1:111111111111:certificate/00000000-0000-4000-8000-000000000000",
+    "domain_name": "echo.example.com", "image_tag": "sample",
+}}
+
+
 def synthesize_environment(env: str, outdir: Path) -> dict[str, dict]:
-    """`cdk synth -c env=ENV` in this process (app.py's `main` on a fresh App): stack name → template."""
+    """`cdk synth -c env=ENV` in this process (app.py's `main` on a fresh App): stack name → template; with the
+    sample inputs an environment requires."""
     import aws_cdk as cdk
 
     import app as cdk_app
@@ -529,7 +538,8 @@ def synthesize_environment(env: str, outdir: Path) -> dict[str, dict]:
     # As the CDK CLI does from the AWS configuration (and tests/synth.py): a region, the price table's unless
     # one is set; no account, so no lookups.
     os.environ.setdefault("CDK_DEFAULT_REGION", PRICES.region)
-    exit_code = cdk_app.main(cdk.App(context={**cdk_context(), "env": env}, outdir=str(outdir)))
+    exit_code = cdk_app.main(cdk.App(context={**cdk_context(), "env": env, **SAMPLE_INPUTS.get(env, {})},
+                                     outdir=str(outdir)))
     if exit_code != 0:
         raise RuntimeError(f"synth of {env} failed with exit code {exit_code}")
     return {path.name.removesuffix(".template.json"): json.loads(path.read_text())

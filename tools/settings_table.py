@@ -1,11 +1,13 @@
-"""Prints the README's settings table from settings/model.py and cdk.json, so the two never disagree.
+"""The settings table of the documentation, from settings/model.py and cdk.json, so the two never disagree.
 
-    .venv/bin/python -m tools.settings_table          # paste over the table in README.md
+    .venv/bin/python -m tools.settings_table            # print it
+    .venv/bin/python -m tools.settings_table --write    # replace the table in the page that holds it
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from settings import Settings
@@ -36,5 +38,19 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
+TABLE_PAGE = ROOT / "README.md"
+_HEADER = "| setting | default |"
+
+
+def write_table(page: Path = TABLE_PAGE) -> None:
+    lines = page.read_text().splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith(_HEADER))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    page.write_text("".join(lines[:start]) + settings_table() + "\n" + "".join(lines[end:]))
+
+
 if __name__ == "__main__":
-    print(settings_table())
+    if sys.argv[1:] == ["--write"]:
+        write_table()
+    else:
+        print(settings_table())

@@ -2,7 +2,8 @@
 # nginx-proxy entrypoint: validate the environment, apply defaults, render
 # templates/*.template with envsubst (restricted to an explicit variable list,
 # so nginx's own $variables are left alone), check the result with `nginx -t`,
-# then exec nginx in the foreground.
+# then run nginx in the foreground as a child, turning SIGTERM into nginx's
+# graceful stop (see "supervise nginx" below).
 #
 #   render-config.sh          render, check and run nginx (container ENTRYPOINT)
 #   render-config.sh check    render and check only, print the rendered nginx.conf path
@@ -116,11 +117,15 @@ LISTEN_ADDRESS=${LISTEN_ADDRESS:-0.0.0.0}
 BACKEND_MAX_FAILS=${BACKEND_MAX_FAILS:-3}
 BACKEND_FAIL_TIMEOUT=${BACKEND_FAIL_TIMEOUT:-10s}
 WORKER_PROCESSES=${WORKER_PROCESSES:-auto}
-WORKER_CONNECTIONS=${WORKER_CONNECTIONS:-1024}
+WORKER_CONNECTIONS=${WORKER_CONNECTIONS:-8192}
+WORKER_RLIMIT_NOFILE=${WORKER_RLIMIT_NOFILE:-}
+LISTEN_BACKLOG=${LISTEN_BACKLOG:-4096}
 KEEPALIVE_TIMEOUT=${KEEPALIVE_TIMEOUT:-75s}
 UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-128}
 UPSTREAM_KEEPALIVE_TIMEOUT=${UPSTREAM_KEEPALIVE_TIMEOUT:-60s}
 CLIENT_MAX_BODY_SIZE=${CLIENT_MAX_BODY_SIZE:-1m}
+CLIENT_HEADER_TIMEOUT=${CLIENT_HEADER_TIMEOUT:-10s}
+CLIENT_BODY_TIMEOUT=${CLIENT_BODY_TIMEOUT:-10s}
 PROXY_CONNECT_TIMEOUT=${PROXY_CONNECT_TIMEOUT:-5s}
 PROXY_READ_TIMEOUT=${PROXY_READ_TIMEOUT:-30s}
 PROXY_SEND_TIMEOUT=${PROXY_SEND_TIMEOUT:-30s}
@@ -136,10 +141,32 @@ check_value BACKEND_MAX_FAILS "$RE_UINT" "an integer >= 0 (0 disables)"
 check_value BACKEND_FAIL_TIMEOUT "$RE_TIME" "an nginx time such as 10s"
 check_value WORKER_PROCESSES "auto|$RE_POSINT" "auto or an integer >= 1"
 check_value WORKER_CONNECTIONS "$RE_POSINT" "an integer >= 1"
+check_value LISTEN_BACKLOG "$RE_POSINT" "an integer >= 1 (the kernel caps it at net.core.somaxconn)"
+# Open files per worker: by default twice WORKER_CONNECTIONS (one descriptor per
+# connection, with room for the logs and listeners), but no more than the hard
+# limit, above which a non-root nginx (the image's) cannot raise its soft limit:
+# raise the container's nofile ulimit instead.
+if [ -n "$WORKER_RLIMIT_NOFILE" ]; then
+    check_value WORKER_RLIMIT_NOFILE "$RE_POSINT" "an integer >= 1"
+    [ "$WORKER_RLIMIT_NOFILE" -ge "$WORKER_CONNECTIONS" ] ||
+        die "WORKER_RLIMIT_NOFILE='$WORKER_RLIMIT_NOFILE' is invalid: expected at least WORKER_CONNECTIONS ($WORKER_CONNECTIONS), one descriptor per connection"
+else
+    WORKER_RLIMIT_NOFILE=$((WORKER_CONNECTIONS * 2))
+    # The hard limit from /proc (POSIX `ulimit` has no -H); none or `unlimited`: no cap.
+    nofile_hard=''
+    while read -r _w1 _w2 _w3 _soft _hard _rest; do
+        [ "$_w1 $_w2 $_w3" != "Max open files" ] || nofile_hard=$_hard
+    done 2>/dev/null </proc/self/limits || :
+    if matches "$RE_POSINT" "$nofile_hard" && [ "$WORKER_RLIMIT_NOFILE" -gt "$nofile_hard" ]; then
+        WORKER_RLIMIT_NOFILE=$nofile_hard
+    fi
+fi
 check_value KEEPALIVE_TIMEOUT "$RE_TIME" "an nginx time such as 75s"
 check_value UPSTREAM_KEEPALIVE "$RE_POSINT" "an integer >= 1"
 check_value UPSTREAM_KEEPALIVE_TIMEOUT "$RE_TIME" "an nginx time such as 60s"
 check_value CLIENT_MAX_BODY_SIZE "$RE_SIZE" "an nginx size such as 1m (0 = unlimited)"
+check_value CLIENT_HEADER_TIMEOUT "$RE_TIME" "an nginx time such as 10s"
+check_value CLIENT_BODY_TIMEOUT "$RE_TIME" "an nginx time such as 10s"
 check_value PROXY_CONNECT_TIMEOUT "$RE_TIME" "an nginx time such as 5s"
 check_value PROXY_READ_TIMEOUT "$RE_TIME" "an nginx time such as 30s"
 check_value PROXY_SEND_TIMEOUT "$RE_TIME" "an nginx time such as 30s"
@@ -200,8 +227,9 @@ done
 # ---- render ------------------------------------------------------------------
 # Only these variables are substituted; every other `$name` stays for nginx.
 SUBST_VARS='BACKEND_SERVER BACKEND_MAX_FAILS BACKEND_FAIL_TIMEOUT LISTEN_ADDRESS LISTEN_PORT
-WORKER_PROCESSES WORKER_CONNECTIONS KEEPALIVE_TIMEOUT UPSTREAM_KEEPALIVE UPSTREAM_KEEPALIVE_TIMEOUT
-CLIENT_MAX_BODY_SIZE PROXY_CONNECT_TIMEOUT PROXY_READ_TIMEOUT PROXY_SEND_TIMEOUT HEALTHZ_TIMEOUT
+WORKER_PROCESSES WORKER_CONNECTIONS WORKER_RLIMIT_NOFILE LISTEN_BACKLOG KEEPALIVE_TIMEOUT
+UPSTREAM_KEEPALIVE UPSTREAM_KEEPALIVE_TIMEOUT CLIENT_MAX_BODY_SIZE CLIENT_HEADER_TIMEOUT CLIENT_BODY_TIMEOUT
+PROXY_CONNECT_TIMEOUT PROXY_READ_TIMEOUT PROXY_SEND_TIMEOUT HEALTHZ_TIMEOUT
 ERROR_LOG_LEVEL NGINX_ACCESS_LOG NGINX_PID_FILE NGINX_TEMP_DIR'
 shell_format=''
 for name in $SUBST_VARS; do
@@ -233,4 +261,53 @@ if [ "$MODE" = check ]; then
     printf '%s\n' "$conf"
     exit 0
 fi
-exec "$NGINX_BIN" "$@" -g 'daemon off;'
+
+# ---- supervise nginx -----------------------------------------------------------
+# nginx is not exec'd: for nginx SIGTERM and SIGINT mean a fast stop that drops
+# the requests in flight, and SIGTERM is what ECS and most supervisors send. This
+# shell stays as the parent (PID 1 in the container), turns TERM, INT and QUIT
+# into SIGQUIT (nginx's graceful stop: stop accepting, finish in-flight
+# requests), passes HUP on (reload), and exits with nginx's status.
+nginx_pid=''
+stop_requested=''
+
+# nginx handles signals once it has written its pid file; until then a signal may
+# be lost (an asynchronous command starts with SIGQUIT ignored), so wait for it,
+# for at most 5 s, while nginx still runs.
+wait_until_nginx_handles_signals() {
+    _tries=0
+    while [ "$(cat "$NGINX_PID_FILE" 2>/dev/null || :)" != "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null &&
+        [ "$_tries" -lt 50 ]; do
+        sleep 0.1
+        _tries=$((_tries + 1))
+    done
+}
+
+# forward SIGNAL: send SIGNAL to nginx (a stop is remembered if nginx is not started yet).
+forward() {
+    signal_received=1
+    [ "$1" = HUP ] || stop_requested=1
+    [ -n "$nginx_pid" ] || return 0
+    wait_until_nginx_handles_signals
+    kill -s "$1" "$nginx_pid" 2>/dev/null || :
+}
+trap 'forward QUIT' TERM INT QUIT
+trap 'forward HUP' HUP
+
+# A stale pid file would look like a started nginx.
+rm -f "$NGINX_PID_FILE"
+"$NGINX_BIN" "$@" -g 'daemon off;' &
+nginx_pid=$!
+# A stop that came before nginx_pid was known.
+[ -z "$stop_requested" ] || forward QUIT
+
+# `wait` returns early (status > 128) whenever a trapped signal arrives, while
+# nginx may still be finishing requests: wait again until it has really exited.
+# (dash and busybox keep the status of an exited child until `wait` reports it.)
+while :; do
+    signal_received=''
+    status=0
+    wait "$nginx_pid" || status=$?
+    if [ -z "$signal_received" ] || [ "$status" -le 128 ]; then break; fi
+done
+exit "$status"

@@ -32,9 +32,10 @@ def test_the_service_knows_the_alternate_target_group_and_the_production_rule(ha
 
 def test_traffic_goes_through_the_listener_rule(hardened):
     template = hardened.template()
-    (rule,) = template.find_resources("AWS::ElasticLoadBalancingV2::ListenerRule").values()
+    (rule,) = [r for key, r in template.find_resources("AWS::ElasticLoadBalancingV2::ListenerRule").items()
+               if key.startswith("LoadBalancerProductionRule")]
     props = rule["Properties"]
-    assert props["Priority"] == 1
+    assert props["Priority"] == 10  # after the rule that closes the health path to clients (priority 1)
     assert props["Conditions"] == [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}}]
     weights = {g["TargetGroupArn"]["Ref"].split("TargetGroup")[0]: g["Weight"]
                for g in props["Actions"][0]["ForwardConfig"]["TargetGroups"]}

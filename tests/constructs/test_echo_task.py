@@ -30,8 +30,20 @@ def test_nginx_container_forwards_to_echo_over_localhost(dev):
     assert nginx["Essential"] is True
     assert [p["ContainerPort"] for p in nginx["PortMappings"]] == [80]
     assert nginx["Environment"] == [{"Name": "BACKEND_HOST", "Value": "localhost:8080"},
-                                    {"Name": "WORKER_PROCESSES", "Value": "1"}]
+                                    {"Name": "WORKER_PROCESSES", "Value": "1"},
+                                    {"Name": "WORKER_CONNECTIONS", "Value": "8192"}]
     assert nginx["DependsOn"] == [{"ContainerName": "echo", "Condition": "START"}]
+
+
+@pytest.mark.parametrize("synth", ["dev", "built_images"])
+def test_both_containers_may_open_enough_files_for_thousands_of_connections(synth, request):
+    # Set explicitly, soft = hard, whatever Fargate's default is. nginx needs one descriptor per
+    # connection it counts in WORKER_CONNECTIONS; echo one per upstream connection nginx opens.
+    containers = request.getfixturevalue(synth).containers
+    for name in ("echo", "nginx"):
+        assert containers[name]["Ulimits"] == [{"Name": "nofile", "SoftLimit": 65535, "HardLimit": 65535}], name
+    connections = int({e["Name"]: e["Value"] for e in containers["nginx"]["Environment"]}["WORKER_CONNECTIONS"])
+    assert 2 * connections <= 65535  # nginx-proxy's default worker_rlimit_nofile fits under the hard limit
 
 
 def test_each_container_logs_to_its_own_group(dev):
@@ -65,7 +77,8 @@ def test_settings_reach_the_task(tmp_path):
     assert containers["echo"]["Image"] == "example.com/team/echo:1.2.3"
     assert containers["nginx"]["Image"] == "public.ecr.aws/nginx/nginx:1.27"
     assert containers["nginx"]["Environment"] == [{"Name": "BACKEND_HOST", "Value": "127.0.0.1:9000"},
-                                                  {"Name": "WORKER_PROCESSES", "Value": "1"}]
+                                                  {"Name": "WORKER_PROCESSES", "Value": "1"},
+                                                  {"Name": "WORKER_CONNECTIONS", "Value": "8192"}]
     bigger = synthesize("dev", tmp_path / "bigger", cpu="2048", memory="4096")
     assert bigger.containers["nginx"]["Environment"][1] == {"Name": "WORKER_PROCESSES", "Value": "2"}
 

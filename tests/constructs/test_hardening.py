@@ -7,6 +7,7 @@ import json
 import pytest
 
 from stacks.web_firewall import MANAGED_RULE_GROUPS
+from tests.synth import synthesize
 
 
 def test_x86_by_default_arm64_on_request_with_images_built_for_it(dev, hardened):
@@ -39,6 +40,9 @@ def test_access_logs_go_to_an_encrypted_tls_only_private_retained_bucket(synthes
                                                       "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
     (rule,) = props["LifecycleConfiguration"]["Rules"]
     assert rule["ExpirationInDays"] == days
+    # Versioned: a deleted or overwritten log survives as a noncurrent version, pruned as long after.
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": days}
     (policy,) = template.find_resources("AWS::S3::BucketPolicy").values()
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -67,13 +71,40 @@ def test_flow_logs_of_all_traffic_to_cloudwatch_with_retention(synthesized, env)
     assert retention == {"dev": 30, "prod": 365}[env]
 
 
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_only_this_accounts_flow_logs_may_assume_the_flow_log_role(synthesized, env):
+    template = synthesized[env].template()
+    (flow_log,) = template.find_resources("AWS::EC2::FlowLog").values()
+    role_id = flow_log["Properties"]["DeliverLogsPermissionArn"]["Fn::GetAtt"][0]
+    (statement,) = template.find_resources("AWS::IAM::Role")[role_id]["Properties"]["AssumeRolePolicyDocument"][
+        "Statement"]
+    assert statement["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    source = json.dumps(statement["Condition"]["ArnLike"]["aws:SourceArn"])
+    assert ":ec2:" in source and "AWS::AccountId" in source and ":vpc-flow-log/*" in source
+
+
 def test_waf_with_aws_managed_rule_groups_in_prod_only(dev, prod):
     dev.template().resource_count_is("AWS::WAFv2::WebACL", 0)
     (acl,) = prod.template().find_resources("AWS::WAFv2::WebACL").values()
     props = acl["Properties"]
     assert (props["Scope"], props["DefaultAction"]) == ("REGIONAL", {"Allow": {}})
-    assert [r["Statement"]["ManagedRuleGroupStatement"] for r in props["Rules"]] == [
+    rate, *managed = sorted(props["Rules"], key=lambda rule: rule["Priority"])
+    assert [r["Statement"]["ManagedRuleGroupStatement"] for r in managed] == [
         {"VendorName": "AWS", "Name": name} for name in MANAGED_RULE_GROUPS]
+    assert all("ManagedRuleGroupStatement" not in r["Statement"] for r in [rate])
+
+
+def test_waf_blocks_an_address_that_floods_first(prod, tmp_path):
+    (acl,) = prod.template().find_resources("AWS::WAFv2::WebACL").values()
+    (first,) = [rule for rule in acl["Properties"]["Rules"] if rule["Priority"] == 0]
+    assert first["Statement"] == {"RateBasedStatement": {"Limit": 2000, "AggregateKeyType": "IP",
+                                                         "EvaluationWindowSec": 300}}
+    assert first["Action"] == {"Block": {}}
+    assert min(rule["Priority"] for rule in acl["Properties"]["Rules"] if rule is not first) == 1
+    limited = synthesize("prod", tmp_path, waf_rate_limit="500")
+    (acl,) = limited.template().find_resources("AWS::WAFv2::WebACL").values()
+    assert acl["Properties"]["Rules"][0]["Statement"]["RateBasedStatement"]["Limit"] == 500
     (association,) = prod.template().find_resources("AWS::WAFv2::WebACLAssociation").values()
     assert association["Properties"]["ResourceArn"]["Ref"].startswith("LoadBalancer")
 

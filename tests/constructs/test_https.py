@@ -8,8 +8,7 @@ import json
 import aws_cdk as cdk
 
 import app as cdk_app
-from tests.conftest import CERTIFICATE_ARN
-from tests.synth import CDK_CONTEXT
+from tests.synth import CDK_CONTEXT, CERTIFICATE_ARN
 
 
 def _listeners(synth) -> dict[int, dict]:
@@ -17,10 +16,14 @@ def _listeners(synth) -> dict[int, dict]:
     return {listener["Properties"]["Port"]: listener["Properties"] for listener in found}
 
 
-def test_without_a_certificate_only_http(dev, prod):
-    for synth in (dev, prod):
-        assert set(_listeners(synth)) == {80}
-        synth.template().resource_count_is("AWS::CertificateManager::Certificate", 0)
+def test_without_a_certificate_only_http(dev):
+    assert set(_listeners(dev)) == {80}
+    dev.template().resource_count_is("AWS::CertificateManager::Certificate", 0)
+
+
+def test_prod_serves_https(prod):
+    assert set(_listeners(prod)) == {80, 443}
+    assert _listeners(prod)[443]["Protocol"] == "HTTPS"
 
 
 def test_https_listener_with_the_certificate_and_a_tls_12_13_policy(hardened):

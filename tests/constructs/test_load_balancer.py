@@ -36,12 +36,43 @@ def test_internet_facing_alb_in_public_subnets(each_env):
     })
 
 
-def test_listener_on_80_forwards_to_the_target_group(each_env):
+def test_the_traffic_listener_forwards_to_the_target_group(each_env):
+    port, protocol = (443, "HTTPS") if each_env.env == "prod" else (80, "HTTP")
     each_env.template().has_resource_properties("AWS::ElasticLoadBalancingV2::Listener", {
-        "Port": 80,
-        "Protocol": "HTTP",
+        "Port": port,
+        "Protocol": protocol,
         "DefaultActions": [{"Type": "forward", "TargetGroupArn": {"Ref": Match.string_like_regexp("TargetGroup")}}],
     })
+
+
+def _rules(synth) -> dict[str, dict]:
+    return {key: rule["Properties"] for key, rule in
+            synth.template().find_resources("AWS::ElasticLoadBalancingV2::ListenerRule").items()}
+
+
+def test_clients_get_404_for_the_health_path_which_the_checks_still_reach(prod, hardened):
+    for synth in (prod, hardened):
+        (hidden,) = [rule for key, rule in _rules(synth).items() if key.startswith("LoadBalancerHideHealthCheckPath")]
+        assert hidden["Priority"] == 1  # before any rule that forwards
+        assert hidden["Conditions"] == [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/healthz"]}}]
+        assert hidden["Actions"] == [{"Type": "fixed-response", "FixedResponseConfig": {
+            "StatusCode": "404", "ContentType": "text/plain", "MessageBody": "Not Found"}}]
+        # on the listener that carries the traffic (HTTPS; HTTP only redirects)
+        assert hidden["ListenerArn"]["Ref"].startswith("LoadBalancerHttps")
+        assert _target_group(prod)["HealthCheckPath"] == "/healthz"  # not through the listener: unaffected
+
+
+def test_with_the_public_images_the_health_path_is_slash_and_stays_open(dev):
+    assert _target_group(dev)["HealthCheckPath"] == "/"
+    assert not _rules(dev)
+
+
+def test_prod_protects_its_load_balancer_from_deletion(dev, prod):
+    def attributes(synth):
+        (lb,) = synth.template().find_resources("AWS::ElasticLoadBalancingV2::LoadBalancer").values()
+        return {a["Key"]: a["Value"] for a in lb["Properties"]["LoadBalancerAttributes"]}
+    assert attributes(prod)["deletion_protection.enabled"] == "true"
+    assert attributes(dev).get("deletion_protection.enabled", "false") == "false"
 
 
 def test_ip_target_group_with_the_configured_health_check(dev):

@@ -122,6 +122,19 @@ def test_topic_is_encrypted_with_a_rotated_key_cloudwatch_may_use(synth):
     assert statement["Effect"] == "Allow"
 
 
+def test_only_this_accounts_alarms_may_use_the_key(synth):
+    (key,) = synth.template.find_resources("AWS::KMS::Key").values()
+    (statement,) = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": CLOUDWATCH}]
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    source = json.dumps(statement["Condition"]["ArnLike"]["aws:SourceArn"])
+    assert ":cloudwatch:" in source and "AWS::AccountId" in source and ":alarm:*" in source
+
+
+def test_a_deleted_key_can_be_recovered_for_30_days(synth):
+    (key,) = synth.template.find_resources("AWS::KMS::Key").values()
+    assert key["Properties"]["PendingWindowInDays"] == 30
+
+
 def test_topic_refuses_publishing_without_tls_and_lets_this_accounts_alarms_publish(synth):
     (policy,) = synth.template.find_resources("AWS::SNS::TopicPolicy").values()
     topic_ref = {"Ref": logical_id(synth.monitoring.topic)}
@@ -135,6 +148,7 @@ def test_topic_refuses_publishing_without_tls_and_lets_this_accounts_alarms_publ
                                                                        topic_ref)
     source = json.dumps(allow["Condition"]["ArnLike"]["aws:SourceArn"])
     assert ":cloudwatch:" in source and "AWS::AccountId" in source and ":alarm:*" in source
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
 
 
 def test_email_subscription_only_with_an_alarm_email(synth):

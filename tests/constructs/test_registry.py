@@ -36,14 +36,49 @@ def test_lifecycle_expires_untagged_after_a_day_and_keeps_the_newest_tagged(dev,
     for repository in _repositories(dev).values():
         rules = json.loads(repository["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
         assert [r["selection"] for r in rules] == [
+            {"tagStatus": "tagged", "tagPrefixList": ["release-"], "countType": "imageCountMoreThan",
+             "countNumber": 10},
             {"tagStatus": "untagged", "countType": "sinceImagePushed", "countNumber": 1, "countUnit": "days"},
             {"tagStatus": "tagged", "tagPatternList": ["*"], "countType": "imageCountMoreThan", "countNumber": 30},
         ]
+        assert [r["rulePriority"] for r in rules] == [1, 2, 3]
         assert all(r["action"] == {"type": "expire"} for r in rules)
-    kept = synthesize("dev", tmp_path, ecr_keep_tagged_images="5")
+    kept = synthesize("dev", tmp_path, ecr_keep_tagged_images="5", ecr_keep_releases="3")
     for repository in _repositories(kept).values():
         rules = json.loads(repository["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
-        assert rules[1]["selection"]["countNumber"] == 5
+        assert (rules[0]["selection"]["countNumber"], rules[2]["selection"]["countNumber"]) == (3, 5)
+
+
+def test_released_images_outlive_any_number_of_newer_builds(dev):
+    """ECR's documented evaluation: rules by priority; an image that matches a rule's tag selection is never
+    expired by a rule of lower priority; within a rule, the oldest go first. Applied to 50 builds of which the
+    first two were released (the previous and the running release), both releases stay."""
+    (repository, *_) = _repositories(dev).values()
+    rules = json.loads(repository["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
+    images = [{"pushed": n, "tags": [f"sha{n}"] + ([f"release-sha{n}"] if n < 2 else [])} for n in range(50)]
+    assert {image["pushed"] for image in images if image in _kept(images, rules)} >= {0, 1}
+    # And the same policy without the release rule would have expired them.
+    assert not {0, 1} & {image["pushed"] for image in _kept(images, rules[1:])}
+
+
+def _kept(images: list[dict], rules: list[dict]) -> list[dict]:
+    claimed, expired = set(), set()
+    for rule in sorted(rules, key=lambda r: r["rulePriority"]):
+        selection = rule["selection"]
+
+        def matches(image, selection=selection):
+            if selection["tagStatus"] == "untagged":
+                return not image["tags"]
+            if "tagPrefixList" in selection:
+                return any(tag.startswith(p) for tag in image["tags"] for p in selection["tagPrefixList"])
+            return bool(image["tags"])  # tagPatternList ["*"]
+
+        selected = sorted((i for i in images if matches(i)), key=lambda i: i["pushed"], reverse=True)
+        # age-based rules: none of these images is old
+        doomed = selected[selection["countNumber"]:] if selection["countType"] == "imageCountMoreThan" else []
+        expired |= {i["pushed"] for i in doomed if i["pushed"] not in claimed}
+        claimed |= {i["pushed"] for i in selected}
+    return [image for image in images if image["pushed"] not in expired]
 
 
 def test_outputs_are_the_repository_uris(dev):

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.synth import ROOT
+from tests.synth import REQUIRED_INPUTS, ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +20,8 @@ def _cdk(*args: str, outdir) -> subprocess.CompletedProcess:
 
 
 def test_cdk_synth_prod_writes_the_prod_stack(tmp_path):
-    result = _cdk("synth", "-q", "-c", "env=prod", outdir=tmp_path)
+    inputs = [arg for key, value in REQUIRED_INPUTS["prod"].items() for arg in ("-c", f"{key}={value}")]
+    result = _cdk("synth", "-q", "-c", "env=prod", *inputs, outdir=tmp_path)
     assert result.returncode == 0, result.stderr
     template = json.loads((tmp_path / "echo-fargate-prod.template.json").read_text())
     (scaling,) = [r for r in template["Resources"].values()
@@ -35,3 +36,12 @@ def test_cdk_synth_with_a_bad_setting_fails_with_the_message_and_no_traceback(tm
     assert "-c desird_count: unknown setting (did you mean 'desired_count'?)" in result.stderr
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.glob("*.template.json"))
+
+
+def test_cdk_synth_prod_without_its_inputs_says_which_to_give(tmp_path):
+    result = _cdk("synth", "-q", "-c", "env=prod", outdir=tmp_path)
+    # The app exits 2; the CLI reports that as its own exit status 1.
+    assert result.returncode == 1
+    assert "image_tag: required with image_source=ecr" in result.stderr
+    assert "-c allow_http=true to serve HTTP on purpose" in result.stderr
+    assert "Traceback" not in result.stderr

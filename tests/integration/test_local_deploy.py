@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import boto3
 import pytest
@@ -34,27 +33,21 @@ MANIFEST = json.dumps({
 
 @pytest.fixture(scope="module")
 def local_aws(tmp_path_factory):
+    """This checkout's local AWS as `make local` starts it (tools.local_cloud), on a free port, recorded in a
+    run directory of its own."""
     port = free_port()
-    log = (tmp_path_factory.mktemp("local-aws") / "server.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "tools.local_aws", "--port", str(port)], cwd=ROOT,
-                              stdout=log, stderr=subprocess.STDOUT)
+    run_dir = tmp_path_factory.mktemp("local-run")
+    control = {**os.environ, "LOCAL_RUN_DIR": str(run_dir)}
+    subprocess.run([sys.executable, "-m", "tools.local_cloud", "start-aws", "--port", str(port)], cwd=ROOT,
+                   env=control, check=True, timeout=60)
     endpoint = f"http://localhost:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-            break
-        except (urllib.error.URLError, ConnectionError):
-            assert time.monotonic() < deadline and server.poll() is None, "local AWS did not start"
-            time.sleep(0.2)
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
                AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
-               JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20")
+               JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20", LOCAL_RUN_DIR=str(run_dir),
+               LOCAL_AWS_PORT=str(port))
     yield env
-    server.terminate()
-    server.wait(timeout=10)
-    log.close()
+    subprocess.run([sys.executable, "-m", "tools.local_cloud", "stop"], cwd=ROOT, env=control, timeout=60)
 
 
 @pytest.fixture(autouse=True)
@@ -84,6 +77,13 @@ def _cdk(env: dict, outdir, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
+def _local_cdk(env: dict, outdir, *args: str) -> subprocess.CompletedProcess:
+    """A CDK command as make local runs it: through tools.local_cdk."""
+    command = [sys.executable, "-m", "tools.local_cdk", "--aws-port", env["LOCAL_AWS_PORT"], *args, "--no-notices",
+               "--output", str(outdir)]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
 def _outputs(aws) -> dict[str, str]:
     (stack,) = aws["cloudformation"].describe_stacks(StackName=STACK)["Stacks"]
     return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
@@ -109,7 +109,8 @@ def test_bootstrap_deploy_diff_update_destroy(local_aws, aws, tmp_path):
     containers = {c["name"]: c for c in task["containerDefinitions"]}
     assert set(containers) == {"echo", "nginx"}
     assert containers["nginx"]["environment"] == [{"name": "BACKEND_HOST", "value": "localhost:8080"},
-                                                  {"name": "WORKER_PROCESSES", "value": "1"}]
+                                                  {"name": "WORKER_PROCESSES", "value": "1"},
+                                                  {"name": "WORKER_CONNECTIONS", "value": "8192"}]
     assert [p["containerPort"] for p in containers["nginx"]["portMappings"]] == [80]
     assert task["family"] == "echo-task"  # moto drops cpu, memory and the network mode: the templates say them
     (balancer,) = aws["elbv2"].describe_load_balancers()["LoadBalancers"]
@@ -153,6 +154,80 @@ def test_bootstrap_deploy_diff_update_destroy(local_aws, aws, tmp_path):
     assert stack_vpc not in {v["VpcId"] for v in aws["ec2"].describe_vpcs()["Vpcs"]}
     assert aws["elbv2"].describe_load_balancers()["LoadBalancers"] == []
 
+    # make local after make local-destroy: the registry's deploy adopts the retained repositories.
+    again = _local_cdk(local_aws, tmp_path / "again", "deploy", "--all", "--import-existing-resources",
+                       "--require-approval", "never", "-c", "env=dev", *CI_IDS)
+    assert again.returncode == 0, again.stderr
+    (registry,) = aws["cloudformation"].describe_stacks(StackName="echo-fargate-registry")["Stacks"]
+    assert registry["StackStatus"] == "CREATE_COMPLETE"
+    repositories = {r["PhysicalResourceId"] for r in aws["cloudformation"].describe_stack_resources(
+        StackName="echo-fargate-registry")["StackResources"] if r.get("ResourceType") == "AWS::ECR::Repository"}
+    assert repositories == {"echo-fargate/echo", "echo-fargate/nginx-proxy"}
+    # ...as they were: the image pushed before the destroy is still there.
+    assert ecr_images(aws, "echo-fargate/echo") == ["0a1b2c3d"]
+
+
+def ecr_images(aws, repository: str) -> list[str]:
+    return [i.get("imageTag") for i in aws["ecr"].list_images(repositoryName=repository)["imageIds"]]
+
+
+CONTEXT = ROOT / "cdk.context.json"
+
+
+def test_local_cdk_leaves_cdk_context_json_as_it_found_it(local_aws, tmp_path):
+    CONTEXT.unlink(missing_ok=True)
+    diff = _local_cdk(local_aws, tmp_path / "diff", "diff", "-c", "env=dev", *CI_IDS)
+    assert diff.returncode == 0, diff.stderr
+    assert not CONTEXT.exists()  # the CLI cached the local AWS's zones there; it is gone again
+
+    cached = '{\n  "acknowledged-issue-numbers": [12345]\n}\n'
+    CONTEXT.write_text(cached)
+    failed = _local_cdk(local_aws, tmp_path / "failed", "deploy", "no-such-stack", "-c", "env=dev", *CI_IDS)
+    assert failed.returncode != 0
+    assert CONTEXT.read_text() == cached
+
+
+def _pending(cloudformation) -> list[str]:
+    # moto lists every stack's change sets whatever the StackName: filter by name here
+    return [s["ChangeSetName"] for s in cloudformation.list_change_sets(StackName=STACK)["Summaries"]
+            if s.get("StackName") == STACK and s.get("ExecutionStatus") == "AVAILABLE"]
+
+
+def test_ctrl_c_between_creating_and_executing_a_change_set_says_what_is_pending(local_aws, aws, tmp_path):
+    _cdk(local_aws, tmp_path / "boot", "bootstrap")  # this test on its own needs it; otherwise a no-op
+    cached = '{\n  "acknowledged-issue-numbers": [12345]\n}\n'
+    CONTEXT.write_text(cached)
+    cloudformation = aws["cloudformation"]
+    command = [sys.executable, "-m", "tools.local_cdk", "--aws-port", local_aws["LOCAL_AWS_PORT"], "deploy", STACK,
+               "--exclusively", "-c", "env=dev", *CI_IDS, "-c", "desired_count=3", "--require-approval", "never",
+               "--no-notices", "--output", str(tmp_path / "out")]
+    # Files, not pipes: nobody reads a pipe while waiting, and a full one would stall the CLI.
+    with (tmp_path / "out.txt").open("w") as out, (tmp_path / "err.txt").open("w") as err:
+        # Its own process group, as a terminal's foreground job: Ctrl-C reaches the wrapper and the CLI alike.
+        deploy = subprocess.Popen(command, cwd=ROOT, env=local_aws, stdout=out, stderr=err,
+                                  start_new_session=True)
+    try:
+        while not _pending(cloudformation):
+            assert deploy.poll() is None, "the deploy ended before it created its change set"
+            time.sleep(0.02)
+        os.killpg(deploy.pid, signal.SIGINT)
+        deploy.wait(timeout=60)
+    finally:
+        if deploy.poll() is None:
+            os.killpg(deploy.pid, signal.SIGKILL)
+            deploy.wait()
+    errors = (tmp_path / "err.txt").read_text()
+    assert deploy.returncode == 130, errors
+    assert "Traceback" not in errors and "KeyboardInterrupt" not in errors
+    line = errors.strip().splitlines()[-1]
+    assert line.startswith("make local: interrupted during cdk deploy: ")
+    if pending := _pending(cloudformation):  # said as it is, and what to run
+        assert f"change set {pending[0]} of {STACK} is pending, not executed" in line
+    else:  # the CLI executed it before the signal arrived
+        assert "no change set is pending" in line
+    assert line.endswith("run make local to finish")
+    assert CONTEXT.read_text() == cached
+
 
 def _check_registry_and_ci_access(aws) -> None:
     ecr = aws["ecr"]
@@ -161,7 +236,9 @@ def _check_registry_and_ci_access(aws) -> None:
         assert repositories[name]["imageTagMutability"] == "IMMUTABLE"
         assert repositories[name]["imageScanningConfiguration"] == {"scanOnPush": True}
         rules = json.loads(ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"])["rules"]
-        assert [r["selection"]["tagStatus"] for r in rules] == ["untagged", "tagged"]
+        # releases first (kept whatever else expires), then untagged layers, then the newest builds
+        assert [(r["selection"]["tagStatus"], r["selection"].get("tagPrefixList")) for r in rules] == [
+            ("tagged", ["release-"]), ("untagged", None), ("tagged", None)]
 
     # A push as the pipeline makes it: a manifest under the commit SHA; the same tag again is refused.
     pushed = ecr.put_image(repositoryName="echo-fargate/echo", imageManifest=MANIFEST, imageTag="0a1b2c3d")

@@ -9,12 +9,22 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
-from tools.local_task import LocalTask, TaskError, container_environments, free_port
+from tests.synth import ROOT
+from tools.local_task import (
+    LocalTask,
+    TaskError,
+    container_environments,
+    free_port,
+    listening_addresses,
+    listening_pids,
+    process_name,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +128,7 @@ def test_sigterm_to_echo_during_a_slow_request_still_completes_it(task):
 def test_a_bad_backend_host_stops_nginx_at_start_with_the_message(environments, tmp_path):
     environments["nginx"]["BACKEND_HOST"] = "localhost"
     task = LocalTask(environments, listen_port=free_port(), runtime_dir=tmp_path / "nginx")
-    with pytest.raises(TaskError, match="nginx exited with status 2"):
+    with pytest.raises(TaskError, match=r"nginx exited \(exit status 2\)"):
         task.start_nginx(stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     assert "BACKEND_HOST" in task.nginx.stderr.read().decode()
     assert not os.path.exists(tmp_path / "nginx" / "nginx.pid")
@@ -152,3 +162,99 @@ def test_ctrl_c_stops_both_processes_and_leaves_nothing_running(built_images, tm
             pass
     with pytest.raises(ProcessLookupError):
         os.kill(nginx_pid, 0)
+
+
+def _non_loopback_address() -> str | None:
+    """An address of this machine other than loopback, if it has one (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only picks the outgoing interface
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def test_nginx_listens_on_loopback_only(task):
+    # /proc/net/tcp: the listening socket's own address, whatever interfaces this machine has.
+    assert listening_addresses(task.listen_port) == {"127.0.0.1"}
+    if address := _non_loopback_address():
+        with pytest.raises(ConnectionRefusedError), socket.create_connection((address, task.listen_port), timeout=2):
+            pass
+
+
+def test_when_nginx_cannot_start_echo_is_stopped_too(environments, tmp_path):
+    with socket.socket() as taken:  # the listening port is somebody else's
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        task = LocalTask(environments, listen_port=port, runtime_dir=tmp_path / "nginx", echo_port=free_port())
+        with pytest.raises(TaskError, match="nginx exited"):
+            task.start(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert task.echo.poll() is not None  # stopped, not left on its port
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", task.echo_port), timeout=1):
+        pass
+
+
+def _runner(built_images, tmp_path, port: int, echo_port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tools.local_task", "--template",
+         str(built_images.outdir / "echo-fargate-dev.template.json"), "--port", str(port),
+         "--echo-port", str(echo_port), "--runtime-dir", str(tmp_path / "nginx")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def _read_until(runner: subprocess.Popen, text: str) -> list[str]:
+    lines = []
+    while not lines or text not in lines[-1]:
+        line = runner.stdout.readline()
+        assert line, f"the runner ended before printing {text!r}: {lines}"
+        lines.append(line)
+    return lines
+
+
+def test_an_essential_container_exiting_stops_the_task_and_a_replacement_starts(built_images, tmp_path):
+    port, echo_port = free_port(), free_port()
+    runner = _runner(built_images, tmp_path, port, echo_port)
+    try:
+        _read_until(runner, "echo task running")
+        (echo_pid,) = listening_pids(echo_port)
+        nginx_pids = listening_pids(port)
+        os.kill(echo_pid, signal.SIGKILL)
+        lines = _read_until(runner, "task stopped")
+        assert "task stopped: echo exited (signal SIGKILL); starting a replacement task" in lines[-1]
+        _read_until(runner, "replacement task running")
+        # The whole task was replaced, as ECS does: the old nginx stopped with echo, a new pair answers.
+        assert not any(os.path.exists(f"/proc/{pid}") for pid in nginx_pids)
+        assert listening_pids(echo_port) and echo_pid not in listening_pids(echo_port)
+        assert _get(port, "/")[0::2] == (200, "Hello Docker!!")
+        runner.send_signal(signal.SIGTERM)
+        assert runner.wait(timeout=40) == 0
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    assert not listening_pids(port) and not listening_pids(echo_port)
+
+
+def test_the_runner_refuses_a_busy_port_and_starts_nothing(built_images, tmp_path):
+    echo_port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        runner = _runner(built_images, tmp_path, port, echo_port)
+        output = runner.communicate(timeout=30)[0]
+    assert runner.returncode == 1
+    (line,) = output.splitlines()  # one line, no traceback, and it names the program holding the port
+    assert line.startswith(f"make run: port {port} (LOCAL_PORT) is in use by pid {os.getpid()} "
+                           f"({process_name(os.getpid())}): stop that program or choose another port")
+    assert not listening_pids(echo_port)
+
+
+def test_make_run_and_make_local_pass_echo_port():
+    for target in ("run", "local"):
+        plan = subprocess.run(["make", "-n", target, "ECHO_PORT=9123"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout
+        assert "--echo-port 9123" in plan, target

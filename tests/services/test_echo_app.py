@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import select
 import signal
 import socket
@@ -62,12 +63,17 @@ def run_module(module: str, env: dict[str, str], timeout: float = 10.0):
 class EchoServer:
     """`python -m echo_app` in a subprocess, its stdout/stderr collected by threads."""
 
-    def __init__(self, **env: str) -> None:
+    def __init__(self, nofile_soft: int | None = None, **env: str) -> None:
         self.port = free_port()
+
+        def lower_soft_nofile() -> None:  # in the child: start it with this soft limit, the hard one unchanged
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile_soft, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "echo_app"],
             cwd=ECHO_DIR,
             env=app_env(HOST=LOOPBACK, PORT=str(self.port), **env),
+            preexec_fn=lower_soft_nofile if nofile_soft is not None else None,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -198,6 +204,43 @@ def test_keep_alive_connection_serves_many_requests(server: EchoServer) -> None:
             assert resp.getheader("connection") is None  # not closed by the server
     finally:
         conn.close()
+
+
+def open_files_limits(pid: int) -> tuple[int, int]:
+    """The soft and hard limits on open files of a running process, from /proc."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return int(soft), int(hard)
+    raise AssertionError(f"no open-files line in /proc/{pid}/limits")
+
+
+def test_raises_its_open_files_soft_limit_and_serves_more_connections_than_it_started_with() -> None:
+    # nginx opens one upstream connection per client it proxies, thousands under load; a process
+    # started with the common soft limit of 1024 files would refuse the rest (EMFILE on accept).
+    started_with, connections = 64, 300
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    assert hard >= 2 * connections, f"this machine's hard limit on open files ({hard}) is too low for the test"
+    srv = EchoServer(nofile_soft=started_with)
+    sockets: list[socket.socket] = []
+    try:
+        assert open_files_limits(srv.proc.pid) == (hard, hard)
+        for _ in range(connections):
+            sock = socket.create_connection((LOOPBACK, srv.port), timeout=5)
+            sockets.append(sock)
+        for sock in sockets:  # every connection is open at once, then each one asks
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: echo\r\n\r\n")
+        for sock in sockets:
+            reply = b""
+            while not reply.endswith(HELLO):
+                chunk = sock.recv(4096)
+                assert chunk, f"connection closed after {reply!r}"
+                reply += chunk
+            assert reply.startswith(b"HTTP/1.1 200 ")
+    finally:
+        for sock in sockets:
+            sock.close()
+        assert srv.stop() == 0, srv.stderr_text()
 
 
 def test_delay_ignored_without_env(server: EchoServer) -> None:

@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -22,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,6 +44,7 @@ HADOLINT = Path(sys.executable).parent / "hadolint"
 HEALTH_CMD = "wget -q -O /dev/null http://127.0.0.1:${LISTEN_PORT:-${SERVER_PORT:-80}}/nginx-ping || exit 1"
 
 HELLO = b"Hello Docker!!"
+SLOW_SECONDS = 2.0  # how long the stub backend takes to answer /slow
 REQUEST_ID_HEX = re.compile(r"[0-9a-f]{32}")
 WAIT = 5.0  # seconds: the bound on every wait in this file
 
@@ -56,7 +59,8 @@ def free_port() -> int:
 
 
 class StubHandler(BaseHTTPRequestHandler):
-    """`Hello Docker!!` on any path, `ok` on /healthz, the request headers as JSON on /headers."""
+    """`Hello Docker!!` on any path, `ok` on /healthz, the request headers as JSON on /headers;
+    /slow answers after SLOW_SECONDS."""
 
     protocol_version = "HTTP/1.1"
     server: StubServer
@@ -70,6 +74,8 @@ class StubHandler(BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         self.server.seen.append((self.command, self.path, self.request_version))
+        if self.path.split("?")[0] == "/slow":
+            time.sleep(SLOW_SECONDS)
         if self.path == "/healthz":
             body = b"ok\n"
         elif self.path == "/headers":
@@ -200,11 +206,11 @@ def _launch(runtime_dir: Path, shell: str, port: int, knobs: dict[str, str]) -> 
             if "Address already in use" in stderr:
                 return None
             raise AssertionError(f"nginx-proxy exited {proc.returncode}: {stderr}")
-        # nginx writes its pid file once it holds the port and handles signals. Before,
-        # the listener may be the one `nginx -t` opens for a moment, and a SIGQUIT may be
-        # lost (busybox sh ignores it, and the ignoring outlives the exec).
+        # nginx (the entrypoint's child) writes its pid file once it holds the port and
+        # handles signals. Before, the listener may be the one `nginx -t` opens for a moment.
         try:
-            ours = int(pid_file.read_text()) == proc.pid
+            master = int(pid_file.read_text())
+            ours = proc.pid in (master, parent_pid(master))  # (the supervision test checks which)
         except (OSError, ValueError):
             ours = False
         if ours:
@@ -215,6 +221,15 @@ def _launch(runtime_dir: Path, shell: str, port: int, knobs: dict[str, str]) -> 
                 pass
         assert time.monotonic() < deadline, f"nginx-proxy did not listen within {WAIT}s: {''.join(proxy.stderr)}"
         time.sleep(0.02)
+
+
+def parent_pid(pid: int) -> int:
+    """The parent of a running process, from /proc (the field after the parenthesised name)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def nginx_master_pid(proxy: Proxy) -> int:
+    return int((proxy.runtime_dir / "nginx.pid").read_text())
 
 
 def stop_proxy(proxy: Proxy) -> None:
@@ -404,11 +419,26 @@ def test_container_health_command_succeeds(proxy: Proxy) -> None:
     assert down.returncode != 0
 
 
-def test_script_execs_nginx(proxy: Proxy) -> None:
-    # The started process is nginx's master itself (exec), so signals reach it directly.
-    pid_file = proxy.runtime_dir / "nginx.pid"
-    assert int(pid_file.read_text()) == proxy.proc.pid
-    assert Path(f"/proc/{proxy.proc.pid}/exe").resolve() == NGINX.resolve()
+def test_script_supervises_nginx_as_its_child(proxy: Proxy) -> None:
+    # The started process stays the shell (to turn SIGTERM into a graceful stop); nginx's master is its child.
+    master = nginx_master_pid(proxy)
+    assert master != proxy.proc.pid
+    assert parent_pid(master) == proxy.proc.pid
+    assert Path(f"/proc/{master}/exe").resolve() == NGINX.resolve()
+    assert Path(f"/proc/{proxy.proc.pid}/exe").resolve() != NGINX.resolve()
+
+
+def test_healthz_reuses_the_upstream_keepalive_connections(proxy: Proxy, backend: StubServer) -> None:
+    # A fresh backend connection per health check would leave one TIME_WAIT socket per check.
+    assert get(proxy.port, "/healthz").status == 200  # the idle pool holds a connection now
+    before = backend.accepted
+    for _ in range(50):
+        assert get(proxy.port, "/healthz").status == 200
+    # A concurrent burst may open a few more, one per request in flight at once, no more.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda _: get(proxy.port, "/healthz").status, range(80)))
+    assert statuses == [200] * 80
+    assert backend.accepted - before <= 8, f"{backend.accepted - before} new backend connections for 130 checks"
 
 
 # ---- the image's userland: busybox -------------------------------------------------
@@ -422,7 +452,7 @@ def busybox_bin(tmp_path_factory) -> Path:
     envsubst = shutil.which("envsubst")
     assert envsubst, "envsubst is missing: apt-get install gettext-base"
     bindir = tmp_path_factory.mktemp("busybox-bin")
-    for applet in ("sh", "grep", "tr", "dirname", "basename", "mkdir", "mv", "cat", "wget"):
+    for applet in ("sh", "grep", "tr", "dirname", "basename", "mkdir", "mv", "cat", "rm", "sleep", "wget"):
         (bindir / applet).symlink_to(busybox)
     (bindir / "envsubst").symlink_to(envsubst)
     return bindir
@@ -499,6 +529,135 @@ def test_backend_down_then_back_without_restart(tmp_path: Path) -> None:
         backend.stop()
 
 
+# ---- slow clients ----------------------------------------------------------------
+
+
+def read_until_closed(sock: socket.socket, within: float) -> tuple[bytes, float]:
+    """What the server sends until it closes the connection (or resets it); fails after `within` s."""
+    start = time.monotonic()
+    received = b""
+    sock.settimeout(0.2)
+    while time.monotonic() - start < within:
+        try:
+            chunk = sock.recv(4096)
+        except TimeoutError:
+            continue
+        except ConnectionResetError:  # reset_timedout_connection: nginx resets a timed-out connection
+            break
+        if not chunk:
+            break
+        received += chunk
+    else:
+        raise AssertionError(f"the connection was still open after {within} s (received {received!r})")
+    return received, time.monotonic() - start
+
+
+@pytest.fixture(scope="module")
+def impatient_proxy(backend: StubServer, tmp_path_factory) -> Iterator[Proxy]:
+    running = start_proxy(tmp_path_factory.mktemp("impatient"), BACKEND_HOST=f"127.0.0.1:{backend.server_port}",
+                          CLIENT_HEADER_TIMEOUT="2s", CLIENT_BODY_TIMEOUT="2s")
+    yield running
+    stop_proxy(running)
+
+
+def test_a_trickled_header_is_cut_off_after_client_header_timeout(impatient_proxy: Proxy) -> None:
+    # One header byte every 0.5 s: never idle for 2 s, yet the whole header must arrive within 2 s.
+    with socket.create_connection(("127.0.0.1", impatient_proxy.port), timeout=WAIT) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        start = time.monotonic()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for byte in b"X-Slow: " + b"a" * 20:
+                if time.monotonic() - start > 2 * WAIT:
+                    break
+                sock.sendall(bytes([byte]))
+                time.sleep(0.5)
+                sock.settimeout(0.01)
+                try:
+                    if not sock.recv(4096):
+                        break
+                except TimeoutError:
+                    pass
+                except ConnectionResetError:
+                    break
+        received, _ = read_until_closed(sock, within=WAIT)
+        elapsed = time.monotonic() - start
+    assert 1.5 < elapsed < 4, f"closed after {elapsed:.1f} s"
+    assert b"200 OK" not in received
+
+
+def test_a_stalled_body_is_cut_off_after_client_body_timeout(impatient_proxy: Proxy, backend: StubServer) -> None:
+    # A 100-byte body of which 1 byte arrives, then nothing: 408 (or a reset) after 2 s, and the
+    # request never reaches the backend.
+    with socket.create_connection(("127.0.0.1", impatient_proxy.port), timeout=WAIT) as sock:
+        sock.sendall(b"POST /stalled-body HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nx")
+        received, elapsed = read_until_closed(sock, within=WAIT)
+    assert 1.5 < elapsed < 4, f"closed after {elapsed:.1f} s"
+    assert received == b"" or received.startswith(b"HTTP/1.1 408 "), received
+    assert not any(path == "/stalled-body" for _, path, _ in backend.seen)
+
+
+# ---- stopping: SIGTERM is a graceful stop ----------------------------------------
+
+
+def slow_requests_across(proxy: Proxy, signum: int, count: int = 5) -> list[int | str]:
+    """Start `count` requests the backend answers after SLOW_SECONDS, signal the entrypoint while
+    they are in flight, and return their statuses (or the error each one met)."""
+    results: list[int | str] = [0] * count
+
+    def one(i: int) -> None:
+        try:
+            results[i] = get(proxy.port, f"/slow?n={i}").status
+        except OSError as error:
+            results[i] = f"{type(error).__name__}: {error}"
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    time.sleep(SLOW_SECONDS / 2)  # all of them reached the backend and wait for it
+    assert all(thread.is_alive() for thread in threads), "a request was answered before the signal"
+    proxy.proc.send_signal(signum)
+    for thread in threads:
+        thread.join(timeout=WAIT)
+    return results
+
+
+@pytest.mark.parametrize(
+    ("shell", "signum"),
+    [("dash", signal.SIGTERM), ("dash", signal.SIGINT), ("busybox", signal.SIGTERM), ("busybox", signal.SIGQUIT)],
+)
+def test_a_stop_signal_lets_in_flight_requests_finish(
+    shell: str, signum: signal.Signals, tmp_path: Path, backend: StubServer, busybox_bin: Path
+) -> None:
+    knobs = {"BACKEND_HOST": f"127.0.0.1:{backend.server_port}"}
+    if shell == "busybox":
+        knobs["PATH"] = str(busybox_bin)
+    proxy = start_proxy(tmp_path / "rt", shell=str(busybox_bin / "sh") if shell == "busybox" else "sh", **knobs)
+    try:
+        master = nginx_master_pid(proxy)
+        results = slow_requests_across(proxy, signum)
+        assert results == [200] * 5, results
+        assert proxy.proc.wait(timeout=WAIT) == 0, "".join(proxy.stderr)
+        assert not Path(f"/proc/{master}").exists()  # nginx itself is gone, not orphaned
+        with pytest.raises(OSError):
+            get(proxy.port, "/")  # and the port is closed
+    finally:
+        stop_proxy(proxy)
+
+
+def test_sighup_reaches_nginx_and_the_entrypoint_keeps_running(tmp_path: Path, backend: StubServer) -> None:
+    proxy = start_proxy(tmp_path / "rt", BACKEND_HOST=f"127.0.0.1:{backend.server_port}", ERROR_LOG_LEVEL="notice")
+    try:
+        proxy.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + WAIT
+        while not any("reconfiguring" in line for line in proxy.stderr):
+            assert time.monotonic() < deadline, f"nginx did not reload: {''.join(proxy.stderr)}"
+            time.sleep(0.05)
+        assert proxy.proc.poll() is None
+        assert get(proxy.port, "/").status == 200
+    finally:
+        stop_proxy(proxy)
+
+
 # ---- configuration errors stop the container before nginx starts ----------------
 
 
@@ -561,6 +720,11 @@ def test_malformed_backend_host(value: str, tmp_path: Path, fake_nginx: tuple[Pa
         ("WORKER_CONNECTIONS", "abc"),
         ("WORKER_CONNECTIONS", "0"),
         ("WORKER_PROCESSES", "two"),
+        ("WORKER_RLIMIT_NOFILE", "many"),
+        ("WORKER_RLIMIT_NOFILE", "512"),  # below WORKER_CONNECTIONS (8192 by default)
+        ("LISTEN_BACKLOG", "0"),
+        ("CLIENT_HEADER_TIMEOUT", "soon"),
+        ("CLIENT_BODY_TIMEOUT", "10 s"),
         ("LISTEN_PORT", "70000"),
         ("LISTEN_PORT", "80; evil"),
         ("SERVER_PORT", "0"),
@@ -624,7 +788,7 @@ def test_defaults_render_and_pass_nginx_t(tmp_path: Path) -> None:
     conf = conf_path.read_text()
     for line in (
         "worker_processes auto;",
-        "worker_connections 1024;",
+        "worker_connections 8192;",
         "multi_accept on;",
         f"pid {tmp_path / 'rt' / 'nginx.pid'};",
         "error_log stderr warn;",
@@ -632,10 +796,12 @@ def test_defaults_render_and_pass_nginx_t(tmp_path: Path) -> None:
         "tcp_nodelay on;",
         "keepalive_timeout 75s;",
         "client_max_body_size 1m;",
+        "client_header_timeout 10s;",
+        "client_body_timeout 10s;",
         "server 127.0.0.1:8080 max_fails=3 fail_timeout=10s;",
         "keepalive 128;",
         "keepalive_timeout 60s;",
-        "listen 0.0.0.0:80;",
+        "listen 0.0.0.0:80 backlog=4096;",
         "proxy_http_version 1.1;",
         'proxy_set_header Connection "";',
         "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
@@ -647,6 +813,12 @@ def test_defaults_render_and_pass_nginx_t(tmp_path: Path) -> None:
         f"client_body_temp_path {tmp_path / 'rt' / 'temp'}/client_body;",
     ):
         assert re.search(rf"^\s*{re.escape(line)}$", conf, re.M), f"missing: {line}"
+    # Twice worker_connections, capped at this process's hard limit on open files.
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    expected = 16384 if hard == resource.RLIM_INFINITY else min(16384, hard)
+    assert re.search(rf"^worker_rlimit_nofile {expected};$", conf, re.M), "worker_rlimit_nofile"
+    # Every location goes to the one kept-alive upstream.
+    assert re.findall(r"proxy_pass (\S+);", conf) == ["http://backend", "http://backend"]
     # envsubst touched only its own variables: nginx's are intact, none of ours is left.
     assert "$request_id" in conf and "$status" in conf and "$http_x_forwarded_proto" in conf
     assert not re.search(r"\$\{?[A-Z_]+\}?", conf)
@@ -662,7 +834,7 @@ def test_hostname_backend_is_kept(tmp_path: Path, fake_nginx: tuple[Path, Path])
     assert result.returncode == 0, result.stderr
     conf = (tmp_path / "rt" / "conf" / "nginx.conf").read_text()
     assert "server echo.internal:8080 max_fails=3 fail_timeout=10s;" in conf
-    assert "server echo.internal:8080 max_fails=0;" in conf
+    assert conf.count("server echo.internal:8080") == 1  # one upstream, /healthz included
 
 
 def test_knobs_and_alias_render(tmp_path: Path) -> None:
@@ -673,6 +845,10 @@ def test_knobs_and_alias_render(tmp_path: Path) -> None:
         BACKEND_MAX_FAILS="0",
         BACKEND_FAIL_TIMEOUT="30s",
         WORKER_CONNECTIONS="4096",
+        WORKER_RLIMIT_NOFILE="5000",
+        LISTEN_BACKLOG="1024",
+        CLIENT_HEADER_TIMEOUT="15s",
+        CLIENT_BODY_TIMEOUT="20s",
         KEEPALIVE_TIMEOUT="120s",
         UPSTREAM_KEEPALIVE="8",
         CLIENT_MAX_BODY_SIZE="10m",
@@ -683,9 +859,12 @@ def test_knobs_and_alias_render(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     conf = (tmp_path / "rt" / "conf" / "nginx.conf").read_text()
     for line in (
-        "listen 127.0.0.1:8000;",
+        "listen 127.0.0.1:8000 backlog=1024;",
         "server [::1]:9000 max_fails=0 fail_timeout=30s;",
         "worker_connections 4096;",
+        "worker_rlimit_nofile 5000;",
+        "client_header_timeout 15s;",
+        "client_body_timeout 20s;",
         "keepalive_timeout 120s;",
         "keepalive 8;",
         "client_max_body_size 10m;",

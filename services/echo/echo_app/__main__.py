@@ -7,6 +7,7 @@ Exit codes: 0 after a graceful shutdown (SIGTERM/SIGINT), 2 for an invalid setti
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import sys
 from types import FrameType
@@ -42,12 +43,33 @@ LOG_CONFIG = {
 }
 
 
+def raise_open_files_limit() -> int:
+    """Raise the soft limit on open files to the hard limit; returns the soft limit now in force.
+
+    Every connection is a file descriptor, and nginx may open one per client it
+    proxies (thousands under load). Many systems start processes with a soft limit
+    of 1024 and a much higher hard limit that any process may raise its own soft
+    limit to, as nginx does with worker_rlimit_nofile. In the task definition the
+    container's nofile ulimit sets both.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # An unlimited hard limit cannot be the soft limit of open files: leave it.
+    if hard != resource.RLIM_INFINITY and soft != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):  # a sandbox that refuses: serve with what there is
+            pass
+    return soft
+
+
 def main() -> int:
     try:
         settings = Settings.from_env(os.environ)
     except ConfigError as exc:
         print(f"echo_app: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    raise_open_files_limit()
 
     import uvicorn  # imported after validation so a bad setting fails fast
 
@@ -62,6 +84,9 @@ def main() -> int:
         ws="none",
         lifespan="off",
         workers=1,
+        # Connections the kernel queues before uvicorn accepts them: nginx may open
+        # thousands at once under load (the kernel caps it at net.core.somaxconn).
+        backlog=4096,
         access_log=False,
         log_config=LOG_CONFIG,
         log_level="info",
