@@ -24,16 +24,17 @@ LOCAL_AWS_PORT ?= 4566
 LOCAL_AWS := env -u AWS_PROFILE AWS_ENDPOINT_URL=http://localhost:$(LOCAL_AWS_PORT) AWS_ACCESS_KEY_ID=local \
 	AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 LOCAL_TEMPLATE := cdk.out/echo-fargate-$(ENV).template.json
-# Every local CDK command goes through tools/local_cdk.py: the same environment as LOCAL_AWS, settings
+# Every local CDK command goes through local/cdk.py: the same environment as LOCAL_AWS, settings
 # checked and the local AWS probed first, cdk.context.json left as it was, Ctrl-C as one line.
-LOCAL_CDK = $(BIN)/python -m tools.local_cdk --aws-port $(LOCAL_AWS_PORT)
+LOCAL_CDK = $(BIN)/python -m local.cdk --aws-port $(LOCAL_AWS_PORT)
 # A make-believe CircleCI organization and project, so that the CI access stack deploys locally too.
 LOCAL_CI_ARGS := -c circleci_org_id=00000000-0000-4000-8000-00000000c1c1 \
 	-c circleci_project_id=00000000-0000-4000-8000-000000000001
 LOCAL_CDK_ARGS = -c env=$(ENV) $(LOCAL_CI_ARGS) $(CDK_ARGS)
 
 .PHONY: help install system-packages lock synth diff bootstrap deploy destroy test test-fast lint run bench bench-synth clean \
-	local local-diff local-destroy local-stop verify report
+	local local-diff local-destroy local-stop verify report status logs events rollback exec drift \
+	local-status local-logs local-events
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -83,15 +84,15 @@ destroy: install  ## Delete ENV's service stack (the shared registry and CI acce
 local: install  ## Deploy ENV to a local AWS (moto) with the real CDK CLI, run the task, show the URL answering
 	@# Settings first (under a second): a typo must not wait for the local AWS and the bootstrap.
 	$(LOCAL_CDK) check $(LOCAL_CDK_ARGS)
-	$(BIN)/python -m tools.local_cloud start-aws --port $(LOCAL_AWS_PORT)
+	$(BIN)/python -m local.cloud start-aws --port $(LOCAL_AWS_PORT)
 	@# The same bootstrap as make bootstrap: the execution policies and the role boundary, then cdk bootstrap.
 	$(LOCAL_AWS) $(BIN)/python -m bootstrap
 	@# --import-existing-resources: the registry's repositories are retained and outlive make local-destroy;
 	@# deploying the registry again adopts them instead of failing on their names.
 	$(LOCAL_CDK) deploy --all $(LOCAL_CDK_ARGS) --import-existing-resources --require-approval never --no-notices \
 		--outputs-file .run/outputs-$(ENV).json
-	$(BIN)/python -m tools.local_cloud start-task --template $(LOCAL_TEMPLATE) --port $(LOCAL_PORT) --echo-port $(ECHO_PORT)
-	$(LOCAL_AWS) $(BIN)/python -m tools.verify --stack echo-fargate-$(ENV) --local-task-url http://127.0.0.1:$(LOCAL_PORT)
+	$(LOCAL_AWS) $(BIN)/python -m local.cloud start-task --template $(LOCAL_TEMPLATE) --port $(LOCAL_PORT) --echo-port $(ECHO_PORT)
+	$(LOCAL_AWS) $(BIN)/python -m operate.verify --stack echo-fargate-$(ENV) --local-task-url http://127.0.0.1:$(LOCAL_PORT)
 	@echo; echo "The service answers at http://127.0.0.1:$(LOCAL_PORT)/  (make local-stop stops everything)"
 
 local-diff: install  ## cdk diff of ENV against the local AWS
@@ -101,10 +102,46 @@ local-destroy: install  ## cdk destroy of ENV's stacks in the local AWS
 	$(LOCAL_CDK) destroy --all $(LOCAL_CDK_ARGS) --force --no-notices
 
 local-stop:  ## Stop exactly what make local started (by pid, from .run/)
-	$(BIN)/python -m tools.local_cloud stop
+	$(BIN)/python -m local.cloud stop
+
+# Operating a deployed ENV (real AWS, your credentials; docs/operating.md). The local-* twins run the same
+# code against make local's AWS. CONTAINER=echo|nginx, SINCE=15m, FILTER='pattern', FOLLOW=1, TO=TAG, JSON=1,
+# WATCH=1 (FILTER is read from the environment, so any quoting survives).
+SINCE ?= 10m
+STATUS_ARGS = $(if $(JSON),--json) $(if $(WATCH),--watch)
+LOGS_ARGS = $(if $(CONTAINER),--container $(CONTAINER)) --since $(SINCE) $(if $(FILTER),--filter "$$FILTER") \
+	$(if $(FOLLOW),--follow)
+
+status: install  ## One screen: stack, service, deployments, tasks, targets, alarms, URL (exit 0 healthy, 1 not)
+	$(BIN)/python -m operate.status --env $(ENV) $(STATUS_ARGS)
+
+logs: install  ## Both containers' logs merged in time order (CONTAINER=, SINCE=10m, FILTER=, FOLLOW=1)
+	$(BIN)/python -m operate.logs --env $(ENV) $(LOGS_ARGS)
+
+events: install  ## Why the last deploy did what it did: ECS and CloudFormation events, stopped tasks' reasons
+	$(BIN)/python -m operate.events --env $(ENV)
+
+rollback: install  ## Deploy the release before the current one (TO=TAG picks one), then verify
+	$(BIN)/python -m operate.rollback --env $(ENV) $(if $(TO),--to $(TO)) $(if $(CDK_ARGS),--cdk-args "$(CDK_ARGS)")
+
+exec: install  ## A shell in a running task through ECS Exec (CONTAINER=nginx|echo; needs enable_exec)
+	$(BIN)/python -m operate.exec_shell --env $(ENV) --container $(or $(CONTAINER),nginx)
+
+drift: install  ## Does the deployed stack still match its template? Names each drifted resource and property
+	$(BIN)/python -m operate.drift --env $(ENV)
+
+local-status: install  ## make status against the local AWS and the local task
+	$(LOCAL_AWS) $(BIN)/python -m operate.status --env $(ENV) --local-task-url http://127.0.0.1:$(LOCAL_PORT) \
+		$(STATUS_ARGS)
+
+local-logs: install  ## make logs against the local AWS (make local ships the task's log lines there)
+	$(LOCAL_AWS) $(BIN)/python -m operate.logs --env $(ENV) $(LOGS_ARGS)
+
+local-events: install  ## make events against the local AWS
+	$(LOCAL_AWS) $(BIN)/python -m operate.events --env $(ENV)
 
 verify: install  ## Check a deployed ENV: ECS service, targets, and the URL (real AWS; uses your credentials)
-	$(BIN)/python -m tools.verify --stack echo-fargate-$(ENV)
+	$(BIN)/python -m operate.verify --stack echo-fargate-$(ENV)
 
 test: install  ## Run the whole test suite, integration tests included
 	$(BIN)/ruff check .
@@ -118,18 +155,18 @@ lint: install  ## ruff over the Python code
 
 run: install  ## Run the task here without Docker: nginx on 127.0.0.1:LOCAL_PORT, echo on ECHO_PORT (Ctrl-C stops both)
 	$(CDK) synth -c env=$(ENV) $(CDK_ARGS) -c image_source=build -q
-	$(BIN)/python -m tools.local_task --template cdk.out/echo-fargate-$(ENV).template.json --port $(LOCAL_PORT) \
+	$(BIN)/python -m local.task --template cdk.out/echo-fargate-$(ENV).template.json --port $(LOCAL_PORT) \
 		--echo-port $(ECHO_PORT)
 
 bench: install  ## wrk: echo direct vs through nginx vs nginx alone, 30 s each at 64 connections, then 2,000 clients through nginx
 	$(CDK) synth -c env=$(ENV) $(CDK_ARGS) -c image_source=build -q
-	$(BIN)/python -m tools.bench_data_path --duration 30 --connections 64 --template $(LOCAL_TEMPLATE)
+	$(BIN)/python -m measure.bench_data_path --duration 30 --connections 64 --template $(LOCAL_TEMPLATE)
 
 report: install  ## Monthly cost and rolling-deploy wait per environment, beside the stock ecs_patterns service
-	$(BIN)/python -m tools.report
+	$(BIN)/python -m measure.report
 
 bench-synth: install  ## Time `cdk synth` of this app against an empty CDK app (medians)
-	$(BIN)/python bench/synth_bench.py
+	$(BIN)/python -m measure.synth_bench
 
 clean:  ## Remove build output (keeps the virtualenv)
 	rm -rf cdk.out .pytest_cache .run

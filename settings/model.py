@@ -341,7 +341,9 @@ class Settings(BaseModel):
     )
     container_insights: bool = Field(False, description="CloudWatch Container Insights on the cluster (billed per "
                                      "metric).")
-    enable_exec: bool = Field(False, description="ECS Exec: shell access to running containers, through SSM.")
+    enable_exec: bool = Field(False, description="ECS Exec: shell access to running containers, through SSM "
+                              "(`make exec`); with this repository's read-only images the agent gets writable task "
+                              "storage at its three paths.")
     access_logs: bool = Field(True, description="Load balancer access logs to an encrypted, TLS-only, retained "
                               "bucket that expires them after `log_retention_days`.")
     flow_logs: bool = Field(True, description="VPC flow logs to CloudWatch Logs (a VPC this app creates).")
@@ -408,9 +410,6 @@ class Settings(BaseModel):
                             "service; set min_tasks and max_tasks instead")
         if self.cpu_architecture == "arm64" and self.spot:
             problems.append(f"spot={self.spot}: Fargate Spot does not run arm64 tasks; use spot=0 with arm64")
-        if self.enable_exec and self.own_images:
-            problems.append("enable_exec=true: ECS Exec's agent needs a writable root filesystem, and this "
-                            "repository's images run read-only; use it with image_source=public")
         if self.hosted_zone_name and not self.domain_name:
             problems.append("hosted_zone_name: only used with domain_name")
         if self.domain_name and self.hosted_zone_name and not (

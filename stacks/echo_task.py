@@ -32,13 +32,20 @@ NGINX_WORKER_CONNECTIONS = 8192
 # above, plus its logs) and echo (one descriptor per upstream connection) never depend on which applies.
 NOFILE_LIMIT = 65535
 NOFILE = ecs.Ulimit(name=ecs.UlimitName.NOFILE, soft_limit=NOFILE_LIMIT, hard_limit=NOFILE_LIMIT)
+# Where ECS Exec's agent (the SSM agent ECS bind-mounts into each container) writes: its binaries and config
+# under /managed-agents, its state and its logs. AWS still documents ECS Exec as unsupported with
+# readonlyRootFilesystem (ECS developer guide, "ECS Exec considerations"; containers-roadmap #2824 asks AWS to
+# document these paths); the community workaround of containers-roadmap #1359, reported working again in
+# amazon-ecs-exec-checker #71, is to mount exactly these three writable, which keeps the root read-only.
+EXEC_AGENT_PATHS = ("/managed-agents", "/var/lib/amazon/ssm", "/var/log/amazon/ssm")
 
 class EchoTask(Construct):
     """Task definition, its two containers and one log group per container."""
 
     def __init__(self, scope: Construct, construct_id: str, *, cpu: int, memory: int, image_source: str,
                  echo_image: str, nginx_image: str, image_tag: str | None, backend_host: str,
-                 log_retention_days: int, retain_logs: bool, cpu_architecture: str = "x86_64") -> None:
+                 log_retention_days: int, retain_logs: bool, cpu_architecture: str = "x86_64",
+                 enable_exec: bool = False) -> None:
         super().__init__(scope, construct_id)
         own_images = image_source != "public"
         arm64 = cpu_architecture == "arm64"
@@ -99,6 +106,8 @@ class EchoTask(Construct):
             self.nginx.add_mount_points(
                 ecs.MountPoint(container_path=NGINX_RUNTIME_DIR, source_volume="nginx-runtime", read_only=False)
             )
+        if enable_exec and own_images:
+            self._writable_for_exec_agent()
         acknowledge(self.task_definition, "ECS2", "The only variable is BACKEND_HOST, an address on the task's own "
                     "localhost; secrets would come from Secrets Manager, and there are none.")
         # nginx starts once echo answers its health check; the public images have none, so there nginx can
@@ -108,6 +117,15 @@ class EchoTask(Construct):
             condition=ecs.ContainerDependencyCondition.HEALTHY if own_images
             else ecs.ContainerDependencyCondition.START,
         ))
+
+    def _writable_for_exec_agent(self) -> None:
+        """Fargate task storage at the exec agent's paths: one volume per path and container, since each
+        container runs its own agent and two agents must not share one state directory."""
+        for container in (self.echo, self.nginx):
+            for number, path in enumerate(EXEC_AGENT_PATHS):
+                volume = f"{container.container_name}-exec-agent-{number}"
+                self.task_definition.add_volume(name=volume)
+                container.add_mount_points(ecs.MountPoint(container_path=path, source_volume=volume, read_only=False))
 
     def _logs(self, container: str) -> ecs.LogDriver:
         return ecs.LogDrivers.aws_logs(stream_prefix=container, log_group=self.log_groups[container])

@@ -67,7 +67,6 @@ BAD_VALUES = [
      "certificate_arn: needs domain_name"),
     ({"env": "prod", "desired_count": "3"}, "desired_count=3: not used when min_tasks/max_tasks autoscale"),
     ({"image_source": "build", "cpu_architecture": "arm64"}, "spot=100: Fargate Spot does not run arm64 tasks"),
-    ({"image_source": "build", "enable_exec": "true"}, "enable_exec=true: ECS Exec's agent needs a writable root"),
     ({"health_check_success_codes": "299-200"}, "health_check_success_codes=299-200: must be HTTP codes"),
     ({"environments": {"dev": ["spot"]}}, "cdk.json environments.dev: must map setting names to values"),
     ({"domain_name": "echo.example.com", "hosted_zone_name": "example.org"},

@@ -1,4 +1,4 @@
-"""Each fix tools/local_aws.py makes to moto, shown necessary: the same calls fail on moto as released and
+"""Each fix local/aws.py makes to moto, shown necessary: the same calls fail on moto as released and
 behave as AWS documents with the fix. In-process (moto's mock), no server needed."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from tools import local_aws
+from local import aws as local_aws
 
 SSM_VERSION = "/cdk-bootstrap/hnb659fds/version"
 

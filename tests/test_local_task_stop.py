@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from tools import local_task
+from local import task as local_task
 
 
 def test_a_process_that_ignores_the_stop_signal_is_killed_with_its_children(monkeypatch):

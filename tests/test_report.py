@@ -1,4 +1,4 @@
-"""tools/report.py: the rolling-deploy wait and the monthly cost, read from templates.
+"""measure/report.py: the rolling-deploy wait and the monthly cost, read from templates.
 
 Unit tests price small hand-made templates to the cent; the rest read the session's synthesized environments
 and one stock ApplicationLoadBalancedFargateService, synthesized once per session.
@@ -11,8 +11,8 @@ import math
 
 import pytest
 
-from tools import report
-from tools.prices import HOURS_PER_MONTH, PRICES
+from measure import report
+from measure.prices import HOURS_PER_MONTH, PRICES
 
 X86_TASK = 9.01  # 0.25 vCPU + 0.5 GB for 730 h (facts.md)
 ARM_TASK = 7.21

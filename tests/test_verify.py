@@ -1,4 +1,4 @@
-"""tools/verify.py (make verify) against moto's in-process AWS (its server for the emulator case) and a
+"""operate/verify.py (make verify) against moto's in-process AWS (its server for the emulator case) and a
 real HTTP server on 127.0.0.1.
 
 Each test builds a deployed-looking world with boto3 under mock_aws: a stack with the real stack's outputs,
@@ -31,7 +31,7 @@ import pytest
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
-from tools import verify
+from operate import verify
 
 STACK, CLUSTER, SERVICE = "echo-fargate-dev", "echo-cluster", "echo-service"
 CHECKS = ["stack", "running", "deployment", "failed-tasks", "target-health", "http"]

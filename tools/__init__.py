@@ -1,1 +1,1 @@
-"""Developer tools: run the task locally, benchmark it. Not part of the deployed app."""
+"""Maintenance of generated files: the settings table and the list of CDK feature flags."""

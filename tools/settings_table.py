@@ -38,7 +38,7 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-TABLE_PAGE = ROOT / "README.md"
+TABLE_PAGE = ROOT / "docs" / "settings.md"
 _HEADER = "| setting | default |"
 
 

@@ -16,8 +16,8 @@ import boto3
 import pytest
 
 from bootstrap.execution_policy import OUTPUT
+from local.task import free_port
 from tests.synth import ROOT
-from tools.local_task import free_port
 
 pytestmark = pytest.mark.integration
 ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's account
@@ -27,7 +27,7 @@ ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's account
 def local_aws(tmp_path_factory):
     port = free_port()
     log = (tmp_path_factory.mktemp("local-aws") / "server.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "tools.local_aws", "--port", str(port)], cwd=ROOT,
+    server = subprocess.Popen([sys.executable, "-m", "local.aws", "--port", str(port)], cwd=ROOT,
                               stdout=log, stderr=subprocess.STDOUT)
     endpoint = f"http://localhost:{port}"  # localhost: moto finds template buckets by this host name
     deadline = time.monotonic() + 30

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from local import cloud as local_cloud
+from local.task import free_port, listening_pids
 from tests.synth import ROOT
-from tools import local_cloud
-from tools.local_task import free_port, listening_pids
 
 pytestmark = pytest.mark.integration
 
@@ -94,7 +94,7 @@ def test_start_records_pids_and_stop_ends_exactly_those(template, run_dir, capsy
 def test_a_record_of_a_reused_pid_or_another_checkout_is_not_trusted(run_dir):
     # A real local AWS that this checkout's make local did not start: e.g. another checkout's.
     port = free_port()
-    other = subprocess.Popen([sys.executable, "-m", "tools.local_aws", "--port", str(port)], cwd=ROOT,
+    other = subprocess.Popen([sys.executable, "-m", "local.aws", "--port", str(port)], cwd=ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         ticks = local_cloud._start_ticks(other.pid)
@@ -243,7 +243,7 @@ def test_a_local_aws_that_died_is_reported_and_its_log_kept(run_dir, capsys):
     os.kill(pid, signal.SIGKILL)
     _reap(pid)
     env = {**os.environ, "LOCAL_RUN_DIR": str(run_dir)}
-    diff = subprocess.run([sys.executable, "-m", "tools.local_cdk", "--aws-port", str(port), "diff", "-c", "env=dev"],
+    diff = subprocess.run([sys.executable, "-m", "local.cdk", "--aws-port", str(port), "diff", "-c", "env=dev"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert diff.returncode == 1
     (line,) = diff.stderr.splitlines()
@@ -271,9 +271,9 @@ def _read_only(run_dir: Path, argv: list[str]) -> list[str]:
     return ["unshare", "--mount", "sh", "-c", script, str(run_dir), *argv]
 
 
-@pytest.mark.parametrize("command", [["tools.local_cloud", "start-aws", "--port", "0"],
-                                     ["tools.local_cloud", "start-task", "--template", "x.json"],
-                                     ["tools.local_cdk", "--aws-port", "1", "diff", "-c", "env=dev"]])
+@pytest.mark.parametrize("command", [["local.cloud", "start-aws", "--port", "0"],
+                                     ["local.cloud", "start-task", "--template", "x.json"],
+                                     ["local.cdk", "--aws-port", "1", "diff", "-c", "env=dev"]])
 @pytest.mark.parametrize("fault", ["read-only", "a file"])
 def test_an_unwritable_run_dir_is_one_line(tmp_path, command, fault):
     run_dir = tmp_path / "run"

@@ -1,4 +1,4 @@
-"""The whole CDK CLI cycle against the local AWS (tools.local_aws on a free port), checked with boto3 where
+"""The whole CDK CLI cycle against the local AWS (local.aws on a free port), checked with boto3 where
 moto models the resources: bootstrap, deploy, diff with no changes, change settings, deploy again (an
 in-place update), diff shows the change, destroy."""
 
@@ -14,8 +14,8 @@ import time
 import boto3
 import pytest
 
+from local.task import free_port
 from tests.synth import ROOT
-from tools.local_task import free_port
 
 pytestmark = pytest.mark.integration
 STACK = "echo-fargate-dev"
@@ -33,12 +33,12 @@ MANIFEST = json.dumps({
 
 @pytest.fixture(scope="module")
 def local_aws(tmp_path_factory):
-    """This checkout's local AWS as `make local` starts it (tools.local_cloud), on a free port, recorded in a
+    """This checkout's local AWS as `make local` starts it (local.cloud), on a free port, recorded in a
     run directory of its own."""
     port = free_port()
     run_dir = tmp_path_factory.mktemp("local-run")
     control = {**os.environ, "LOCAL_RUN_DIR": str(run_dir)}
-    subprocess.run([sys.executable, "-m", "tools.local_cloud", "start-aws", "--port", str(port)], cwd=ROOT,
+    subprocess.run([sys.executable, "-m", "local.cloud", "start-aws", "--port", str(port)], cwd=ROOT,
                    env=control, check=True, timeout=60)
     endpoint = f"http://localhost:{port}"
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
@@ -47,7 +47,7 @@ def local_aws(tmp_path_factory):
                JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20", LOCAL_RUN_DIR=str(run_dir),
                LOCAL_AWS_PORT=str(port))
     yield env
-    subprocess.run([sys.executable, "-m", "tools.local_cloud", "stop"], cwd=ROOT, env=control, timeout=60)
+    subprocess.run([sys.executable, "-m", "local.cloud", "stop"], cwd=ROOT, env=control, timeout=60)
 
 
 @pytest.fixture(autouse=True)
@@ -78,8 +78,8 @@ def _cdk(env: dict, outdir, *args: str) -> subprocess.CompletedProcess:
 
 
 def _local_cdk(env: dict, outdir, *args: str) -> subprocess.CompletedProcess:
-    """A CDK command as make local runs it: through tools.local_cdk."""
-    command = [sys.executable, "-m", "tools.local_cdk", "--aws-port", env["LOCAL_AWS_PORT"], *args, "--no-notices",
+    """A CDK command as make local runs it: through local.cdk."""
+    command = [sys.executable, "-m", "local.cdk", "--aws-port", env["LOCAL_AWS_PORT"], *args, "--no-notices",
                "--output", str(outdir)]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
@@ -198,7 +198,7 @@ def test_ctrl_c_between_creating_and_executing_a_change_set_says_what_is_pending
     cached = '{\n  "acknowledged-issue-numbers": [12345]\n}\n'
     CONTEXT.write_text(cached)
     cloudformation = aws["cloudformation"]
-    command = [sys.executable, "-m", "tools.local_cdk", "--aws-port", local_aws["LOCAL_AWS_PORT"], "deploy", STACK,
+    command = [sys.executable, "-m", "local.cdk", "--aws-port", local_aws["LOCAL_AWS_PORT"], "deploy", STACK,
                "--exclusively", "-c", "env=dev", *CI_IDS, "-c", "desired_count=3", "--require-approval", "never",
                "--no-notices", "--output", str(tmp_path / "out")]
     # Files, not pipes: nobody reads a pipe while waiting, and a full one would stall the CLI.

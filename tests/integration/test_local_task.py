@@ -15,8 +15,7 @@ import time
 
 import pytest
 
-from tests.synth import ROOT
-from tools.local_task import (
+from local.task import (
     LocalTask,
     TaskError,
     container_environments,
@@ -25,6 +24,7 @@ from tools.local_task import (
     listening_pids,
     process_name,
 )
+from tests.synth import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,8 @@ def task(environments, tmp_path):
 
 
 def test_the_environment_comes_from_the_task_definition(environments):
-    assert environments["nginx"] == {"BACKEND_HOST": "localhost:8080", "WORKER_PROCESSES": "1"}
+    assert environments["nginx"] == {"BACKEND_HOST": "localhost:8080", "WORKER_PROCESSES": "1",
+                                     "WORKER_CONNECTIONS": "8192"}
     assert environments["echo"]["PORT"] == "8080"
 
 
@@ -139,7 +140,7 @@ def test_ctrl_c_stops_both_processes_and_leaves_nothing_running(built_images, tm
 
     port, echo_port = free_port(), free_port()
     runner = subprocess.Popen(
-        [sys.executable, "-m", "tools.local_task", "--template",
+        [sys.executable, "-m", "local.task", "--template",
          str(built_images.outdir / "echo-fargate-dev.template.json"), "--port", str(port),
          "--echo-port", str(echo_port), "--runtime-dir", str(tmp_path / "nginx")],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -198,7 +199,7 @@ def test_when_nginx_cannot_start_echo_is_stopped_too(environments, tmp_path):
 
 def _runner(built_images, tmp_path, port: int, echo_port: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "tools.local_task", "--template",
+        [sys.executable, "-m", "local.task", "--template",
          str(built_images.outdir / "echo-fargate-dev.template.json"), "--port", str(port),
          "--echo-port", str(echo_port), "--runtime-dir", str(tmp_path / "nginx")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -1,4 +1,4 @@
-"""Thousands of concurrent clients through the task as `make run` starts it (tools.local_task.LocalTask).
+"""Thousands of concurrent clients through the task as `make run` starts it (local.task.LocalTask).
 
 echo and nginx get the environment of the synthesized dev task definition (image_source=build, as `make run`
 synthesizes it); only the ports are free loopback ports. wrk holds 2,000 keep-alive connections for 10 s:
@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from tools.bench_data_path import CONCURRENCY_TIMEOUT, run_wrk
-from tools.local_task import LocalTask, container_environments, free_port
+from local.task import LocalTask, container_environments, free_port
+from measure.bench_data_path import CONCURRENCY_TIMEOUT, run_wrk
 
 pytestmark = pytest.mark.integration
 

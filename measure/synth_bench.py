@@ -4,7 +4,7 @@ Both go through the same pinned CLI and the same Python, alternating run by run 
 machine does falls on both. Prints each median and the ratio; the goal is 1.6x or less.
 
     make bench-synth                 # 5 runs each
-    .venv/bin/python bench/synth_bench.py --runs 9
+    .venv/bin/python measure/synth_bench.py --runs 9
 """
 
 from __future__ import annotations

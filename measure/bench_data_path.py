@@ -7,7 +7,7 @@ where the goal is zero errors: no connection refused, reset or timed out, no non
 Everything listens on 127.0.0.1 and each run is bounded by its duration.
 
     make bench                                  # 30 s per path at 64 connections, then 10 s at 2000
-    .venv/bin/python -m tools.bench_data_path --duration 10 --connections 64 --concurrency-connections 0
+    .venv/bin/python -m measure.bench_data_path --duration 10 --connections 64 --concurrency-connections 0
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.local_task import LocalTask, container_environments, free_port
+from local.task import LocalTask, container_environments, free_port
 
 GOAL = 0.8
 # wrk gives up on a response after this long and counts a timeout (an error). The concurrency run looks for

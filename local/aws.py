@@ -31,7 +31,7 @@ and moto 5.2.5 gets wrong, fixed to match AWS. Nothing else is changed, and no t
    waits for its change set to be gone before creating the next, waits forever (a stack deployed
    again after another stack's deploy, or after `cdk destroy`, whose change sets moto keeps).
 
-    .venv/bin/python -m tools.local_aws --port 4566      # what `make local` starts
+    .venv/bin/python -m local.aws --port 4566      # what `make local` starts
 """
 
 from __future__ import annotations

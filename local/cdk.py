@@ -1,12 +1,12 @@
 """Every CDK command of `make local`, `make local-diff` and `make local-destroy` goes through here.
 
-    python -m tools.local_cdk check -c env=dev ...                 # the settings only: no AWS, no synth
-    python -m tools.local_cdk --aws-port 4566 deploy --all -c env=dev ...   # any cdk command and its arguments
+    python -m local.cdk check -c env=dev ...                 # the settings only: no AWS, no synth
+    python -m local.cdk --aws-port 4566 deploy --all -c env=dev ...   # any cdk command and its arguments
 
 For a cdk command it:
 1. checks the settings (settings.load_settings over cdk.json's context and the -c arguments), so a typo
    fails in a second, before anything starts;
-2. probes the local AWS of this checkout (tools.local_cloud's record and moto's API on the port) and says
+2. probes the local AWS of this checkout (local.cloud's record and moto's API on the port) and says
    what happened when it is not there, instead of letting the CLI retry for a minute;
 3. runs the pinned CDK CLI against it with throwaway credentials (no AWS_* variable of the caller's,
    so no profile or real credential, reaches the local endpoint);
@@ -26,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tools import local_cloud
+from local import cloud as local_cloud
 
 ROOT = Path(__file__).resolve().parents[1]
 CDK = ROOT / "node_modules" / ".bin" / "cdk"

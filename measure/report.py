@@ -1,12 +1,12 @@
 """Monthly cost and rolling-deploy wait of each environment, read from the synthesized templates, beside the
 same task run by a stock `aws_ecs_patterns.ApplicationLoadBalancedFargateService`.
 
-    .venv/bin/python -m tools.report            # every environment in cdk.json
-    .venv/bin/python -m tools.report --env dev --lcu 0.2
+    .venv/bin/python -m measure.report            # every environment in cdk.json
+    .venv/bin/python -m measure.report --env dev --lcu 0.2
 
 Everything is read from CloudFormation templates synthesized in this process (one jsii start-up): the
 environments the way `cdk synth -c env=ENV` builds them, the stock pattern in its own throwaway App. Prices
-come from tools/prices.py. Usage-driven charges (NAT and endpoint data processing, log ingestion, data
+come from measure/prices.py. Usage-driven charges (NAT and endpoint data processing, log ingestion, data
 transfer, WAF requests) are named but not estimated.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.prices import HOURS_PER_MONTH, PRICES, Prices
+from measure.prices import HOURS_PER_MONTH, PRICES, Prices
 
 # jsii prints a banner about Node 20 on every start; the Makefile silences it the same way.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -650,7 +650,7 @@ def report(environments: Mapping[str, Mapping[str, dict]], lcu: float = DEFAULT_
     """The whole report for {env: {stack name: template}}."""
     out = [
         "Monthly cost and rolling-deploy wait, read from the synthesized CloudFormation templates",
-        PRICES.source_line + " (tools/prices.py)",
+        PRICES.source_line + " (measure/prices.py)",
         f"Goal: dev total under ${DEV_GOAL_DOLLARS:.2f}/month.",
         f"Assumed: {_n(lcu)} ALB LCU on average per hour; Fargate Spot at the full "
         f"{PRICES.fargate_spot_discount * 100:.0f} % off ('up to'); tasks at DesiredCount "
@@ -674,7 +674,7 @@ def report(environments: Mapping[str, Mapping[str, dict]], lcu: float = DEFAULT_
 
 def main(argv: list[str] | None = None) -> int:
     environments = list(cdk_context()["environments"])
-    parser = argparse.ArgumentParser(prog="python -m tools.report", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m measure.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", action="append", choices=environments,
                         help="an environment from cdk.json (repeatable; default: all)")
     parser.add_argument("--lcu", type=float, default=DEFAULT_LCU, help="assumed average ALB LCUs (default 1)")

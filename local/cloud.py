@@ -1,8 +1,8 @@
 """Starts and stops what `make local` runs in the background, each recorded under .run/.
 
-    python -m tools.local_cloud start-aws --port 4566     # the local AWS (tools.local_aws), reused if up
-    python -m tools.local_cloud start-task --template T --port 8000 --echo-port 8080   # the task (tools.local_task)
-    python -m tools.local_cloud stop                      # stops exactly what the two above started
+    python -m local.cloud start-aws --port 4566     # the local AWS (local.aws), reused if up
+    python -m local.cloud start-task --template T --port 8000 --echo-port 8080   # the task (local.task)
+    python -m local.cloud stop                      # stops exactly what the two above started
 
 A record (.run/NAME.pid, JSON) holds the pid, the process's start time as the kernel counts it
 (/proc/PID/stat), this checkout's path and the port: a pid alone can name somebody else's process after
@@ -25,7 +25,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tools.local_task import (
+from local.task import (
     TaskError,
     answers_healthz,
     check_ports,
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN_DIR = Path(os.environ.get("LOCAL_RUN_DIR") or ROOT / ".run")
 SERVICES = ("local-task", "local-aws")  # stop order: the task first, the AWS last
 # What each recorded pid must be running, besides having the recorded start time.
-MODULES = {"local-aws": "tools.local_aws", "local-task": "tools.local_task"}
+MODULES = {"local-aws": "local.aws", "local-task": "local.task"}
 WHAT = {"local-aws": "the local AWS", "local-task": "the task runner"}
 STATE_LOST = "it keeps its state in memory, so its stacks are gone"
 
@@ -234,7 +234,7 @@ def start_aws(port: int) -> None:
     if user := port_user(port):
         raise LocalError(f"port {port} (LOCAL_AWS_PORT) is {user}: stop that program or choose another port, "
                          f"e.g. make local LOCAL_AWS_PORT={port + 1}")
-    process = _start("local-aws", [sys.executable, "-m", "tools.local_aws", "--port", str(port)], port)
+    process = _start("local-aws", [sys.executable, "-m", "local.aws", "--port", str(port)], port)
     _wait_until_ready("local-aws", process, lambda: aws_answers(port, process.pid), f"http://localhost:{port}")
     print(f"local AWS (moto) started, pid {process.pid}, at http://localhost:{port}")
 
@@ -256,9 +256,13 @@ def start_task(template: Path, port: int, echo_port: int | None = None) -> None:
         check_ports({"LOCAL_PORT": port, "ECHO_PORT": echo_port})
     except TaskError as error:
         raise LocalError(str(error)) from None
-    process = _start("local-task", [sys.executable, "-m", "tools.local_task", "--template", str(template),
+    # With the local AWS's endpoint in the environment (make local runs this under $(LOCAL_AWS)), the task's
+    # lines also go to the deployed stack's log groups, named as cdk.out names the template: STACK.template.json.
+    shipping = (["--ship-logs-to-stack", template.name.removesuffix(".template.json")]
+                if os.environ.get("AWS_ENDPOINT_URL") else [])
+    process = _start("local-task", [sys.executable, "-m", "local.task", "--template", str(template),
                                     "--port", str(port), "--echo-port", str(echo_port),
-                                    "--runtime-dir", str(RUN_DIR / "nginx")], port)
+                                    "--runtime-dir", str(RUN_DIR / "nginx"), *shipping], port)
 
     def ready() -> bool:
         # The task's own answer: /healthz says `ok` through nginx, and both ports belong to the runner's

@@ -6,8 +6,8 @@ all pass or --deadline passes, so it can follow a deployment that is still rolli
 ECS has marked FAILED stops it at once. Exit 0: all checks passed (one `ok` line each); 1: one `FAIL` line
 per failed check; 2: bad arguments, or no credentials or region.
 
-    .venv/bin/python -m tools.verify --stack echo-fargate-dev
-    .venv/bin/python -m tools.verify --endpoint-url http://localhost:4566 --url http://127.0.0.1:8000/
+    .venv/bin/python -m operate.verify --stack echo-fargate-dev
+    .venv/bin/python -m operate.verify --endpoint-url http://localhost:4566 --url http://127.0.0.1:8000/
 
 Against the local AWS of `make local`, --local-task-url says that the task runs on this machine, not in the
 emulator (moto runs no containers and keeps no load balancer targets): the checks of running tasks, the
@@ -28,19 +28,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-    ProfileNotFound,
-    TokenRetrievalError,
-)
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-# Problems with the caller's AWS setup, not with the stack: no point checking anything (exit 2).
-SETUP_ERRORS = (NoCredentialsError, PartialCredentialsError, NoRegionError, ProfileNotFound, TokenRetrievalError)
+from operate.stack import SETUP_ERRORS, StackNotFound, aws_clients, aws_reason, describe_stack, http_url
+
 ABNORMAL_STOP_CODES = {"TaskFailedToStart", "EssentialContainerExited"}
 HTTP_TIMEOUT = 5.0
 
@@ -95,20 +86,16 @@ class Verifier:
 
     def read_stack(self, stack: str, *, need_url: bool) -> tuple[Check, dict[str, str]]:
         try:
-            (described,) = self.cloudformation.describe_stacks(StackName=stack)["Stacks"]
-        except SETUP_ERRORS:
-            raise
-        except (ClientError, BotoCoreError) as error:  # BotoCoreError: e.g. nothing listens at --endpoint-url
-            where = self.cloudformation.meta.region_name
-            reason = f"stack {stack} not found in {where}" if "does not exist" in str(error) else _aws_reason(error)
-            return Check("stack", False, reason, fatal=True), {}
-        outputs = {item["OutputKey"]: item["OutputValue"] for item in described.get("Outputs", [])}
+            described = describe_stack(self.cloudformation, stack)
+        except StackNotFound as error:
+            return Check("stack", False, str(error), fatal=True), {}
+        outputs = described.outputs
         needed = ["ClusterName", "ServiceName"] + (["ServiceUrl"] if need_url else [])
         if missing := [key for key in needed if key not in outputs]:
-            detail = f"{stack} ({described['StackStatus']}) lacks outputs: {', '.join(missing)}"
+            detail = f"{stack} ({described.status}) lacks outputs: {', '.join(missing)}"
             return Check("stack", False, detail, fatal=True), outputs
-        status = described["StackStatus"]
-        if "ROLLBACK" in status or status.endswith("FAILED"):
+        status = described.status
+        if not described.landed:
             # The service may be steady again, but on the previous release: the deployment did not land.
             return Check("stack", False, f"{stack} {status}: the last deployment did not land", fatal=True), outputs
         return Check("stack", True, f"{stack} {status}"), outputs
@@ -120,7 +107,7 @@ class Verifier:
         except SETUP_ERRORS:
             raise
         except (ClientError, BotoCoreError) as error:
-            return [*(Check(name, False, _aws_reason(error)) for name in names), self.http(url, expect_body)]
+            return [*(Check(name, False, aws_reason(error)) for name in names), self.http(url, expect_body)]
         if not found or found[0]["status"] != "ACTIVE":
             reason = f"service {service_name} not found (or not ACTIVE) in cluster {cluster}"
             return [*(Check(name, False, reason, fatal=True) for name in names), self.http(url, expect_body)]
@@ -237,26 +224,9 @@ def _guarded(name: str, check: Callable[..., Check], *args: Any) -> Check:
     except SETUP_ERRORS:
         raise
     except (ClientError, BotoCoreError) as error:
-        return Check(name, False, _aws_reason(error))
+        return Check(name, False, aws_reason(error))
 
 
-def _aws_reason(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        return f"{error.operation_name}: {details.get('Code')}: {details.get('Message')}"
-    return str(error)
-
-
-def aws_clients(region: str | None, endpoint_url: str | None) -> dict[str, Any]:
-    # endpoint_url=None lets boto3 apply AWS_ENDPOINT_URL (and its per-service variants) by itself.
-    session = boto3.Session(region_name=region)
-    return {name: session.client(name, endpoint_url=endpoint_url) for name in ("cloudformation", "ecs", "elbv2")}
-
-
-def _http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")):
-        raise argparse.ArgumentTypeError(f"{value!r} is not an http(s) URL")
-    return value
 
 
 def _non_negative(value: str) -> float:
@@ -270,17 +240,17 @@ def _non_negative(value: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.verify", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m operate.verify", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", default="echo-fargate-dev", help="CloudFormation stack name")
     parser.add_argument("--region", help="AWS region (default: boto3's, e.g. AWS_REGION or the profile's)")
-    parser.add_argument("--endpoint-url", type=_http_url, help="an AWS emulator, e.g. http://localhost:4566")
+    parser.add_argument("--endpoint-url", type=http_url, help="an AWS emulator, e.g. http://localhost:4566")
     parser.add_argument("--deadline", type=_non_negative, default=600, help="seconds to wait for a rollout")
     parser.add_argument("--interval", type=_non_negative, default=10, help="seconds between rounds of checks")
     parser.add_argument("--stopped-window", type=_non_negative, default=10,
                         help="minutes back in which a failed task stop counts")
-    parser.add_argument("--url", type=_http_url, help="URL to GET instead of the stack's ServiceUrl")
+    parser.add_argument("--url", type=http_url, help="URL to GET instead of the stack's ServiceUrl")
     parser.add_argument("--expect-body", default="Hello Docker!!", help="body the URL must answer")
-    parser.add_argument("--local-task-url", type=_http_url,
+    parser.add_argument("--local-task-url", type=http_url,
                         help="make local: the task runs here at this URL; skip what the emulator cannot run")
     args = parser.parse_args(argv)
     if args.interval == 0:  # a busy loop of AWS calls

@@ -11,7 +11,7 @@ stopped too) and, as the ECS service would, the runner starts a replacement task
 doubles with each replacement in a row (1 s up to 30 s).
 
     make run                                   # synthesizes, then runs until Ctrl-C
-    .venv/bin/python -m tools.local_task --template cdk.out/echo-fargate-dev.template.json --port 8000
+    .venv/bin/python -m local.task --template cdk.out/echo-fargate-dev.template.json --port 8000
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from local.log_shipper import LogShipping, ShippingError, TaskLogs, pump
 
 ROOT = Path(__file__).resolve().parents[1]
 ECHO_DIR = ROOT / "services" / "echo"
@@ -187,10 +189,15 @@ def owns_port(port: int, pid: int) -> bool:
     return bool(listening_pids(port, tree))
 
 
+_prctl = []  # libc's prctl, looked up in the parent (see _die_with_parent)
+
+
 def _die_with_parent() -> None:
     # Runs in the child before exec: if the runner is killed outright (SIGKILL), the kernel sends this
-    # child SIGTERM, so no echo or nginx is left behind, unrecorded, on its port.
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    # child SIGTERM, so no echo or nginx is left behind, unrecorded, on its port. prctl is looked up before
+    # the fork: with log shipping the runner has threads, and a dlopen in the child could wait forever on
+    # the loader's lock held by one of them at the fork.
+    _prctl[0](1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def container_environments(template_path: Path) -> dict[str, dict[str, str]]:
@@ -209,7 +216,8 @@ class LocalTask:
     """Starts echo, waits for it, then nginx, and stops both; usable as a context manager."""
 
     def __init__(self, environments: dict[str, dict[str, str]], *, listen_port: int, runtime_dir: Path,
-                 echo_port: int | None = None, die_with_parent: bool = False) -> None:
+                 echo_port: int | None = None, die_with_parent: bool = False,
+                 log_shipping: LogShipping | None = None) -> None:
         self.echo_env = dict(environments["echo"])
         self.nginx_env = dict(environments["nginx"])
         if echo_port is not None:  # a busy 8080 on a laptop: move echo and tell nginx, nothing else changes
@@ -224,32 +232,49 @@ class LocalTask:
         self.started_at: float | None = None
         # Only the runner (main) asks for it: prctl is Linux's, and preexec_fn is unsafe in threaded callers.
         self.die_with_parent = die_with_parent and sys.platform.startswith("linux")
+        self.log_shipping = log_shipping
+        self.task_logs: TaskLogs | None = None
+        self._pumps: list = []
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.listen_port}"
 
-    def _popen(self, command: list[str], **popen) -> subprocess.Popen:
+    def _popen(self, container: str, command: list[str], **popen) -> subprocess.Popen:
         if self.die_with_parent:
+            if not _prctl:
+                _prctl.append(ctypes.CDLL(None, use_errno=True).prctl)
             popen.setdefault("preexec_fn", _die_with_parent)
-        return subprocess.Popen(command, **popen)
+        if self.task_logs is None or "stdout" in popen or "stderr" in popen:
+            return subprocess.Popen(command, **popen)
+        # Shipping: the lines pass through this process, which still writes each to its own stdout or
+        # stderr (.run/local-task.log) and hands it to the container's stream, as the awslogs driver reads
+        # a container's two outputs into one stream.
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+        shipper = self.task_logs.shippers.get(container)
+        ship = shipper.ship if shipper else None
+        self._pumps += [pump(process.stdout, sys.stdout.fileno(), ship),
+                        pump(process.stderr, sys.stderr.fileno(), ship)]
+        return process
 
     def start_echo(self, **popen) -> subprocess.Popen:
         env = {**os.environ, **self.echo_env, "HOST": "127.0.0.1"}
-        self.echo = self._popen([sys.executable, "-m", "echo_app"], cwd=ECHO_DIR, env=env, **popen)
+        self.echo = self._popen("echo", [sys.executable, "-m", "echo_app"], cwd=ECHO_DIR, env=env, **popen)
         _wait_for(f"http://127.0.0.1:{self.echo_port}/healthz", self.echo, "echo", port=self.echo_port)
         return self.echo
 
     def start_nginx(self, **popen) -> subprocess.Popen:
         env = {**os.environ, **self.nginx_env, "LISTEN_PORT": str(self.listen_port),
                "LISTEN_ADDRESS": LISTEN_ADDRESS, "NGINX_RUNTIME_DIR": str(self.runtime_dir)}
-        self.nginx = self._popen([str(RENDER_SCRIPT)], env=env, **popen)
+        self.nginx = self._popen("nginx", [str(RENDER_SCRIPT)], env=env, **popen)
         _wait_for(f"{self.url}/healthz", self.nginx, "nginx", port=self.listen_port)
         return self.nginx
 
     def start(self, **popen) -> LocalTask:
         # As in the task definition: nginx starts once echo is healthy. A task that fails to start leaves
         # nothing running: echo is stopped when nginx cannot start.
+        if self.log_shipping is not None:
+            self.task_logs = self.log_shipping.start_task()  # a new task id, so new streams, as on ECS
         try:
             self.start_echo(**popen)
             self.start_nginx(**popen)
@@ -269,6 +294,13 @@ class LocalTask:
     def stop(self) -> None:
         for process, signum in ((self.nginx, _graceful_nginx_signal(self.nginx)), (self.echo, signal.SIGTERM)):
             _stop(process, signum)
+        # The processes are gone, so their pipes end: the pumps finish, then the last batches are sent.
+        for thread in self._pumps:
+            thread.join(timeout=5)
+        self._pumps = []
+        if self.task_logs is not None:
+            self.task_logs.close()
+            self.task_logs = None
 
     def __enter__(self) -> LocalTask:
         return self.start()
@@ -335,16 +367,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="where nginx listens (LOCAL_PORT)")
     parser.add_argument("--echo-port", type=int, help="move echo off 8080 if that port is busy (ECHO_PORT)")
     parser.add_argument("--runtime-dir", type=Path, default=ROOT / ".run" / "nginx")
+    parser.add_argument("--ship-logs-to-stack", metavar="STACK",
+                        help="also send the containers' lines to this deployed stack's log groups, at the AWS "
+                             "that AWS_ENDPOINT_URL names (make local's; make run has none and ships nothing)")
     args = parser.parse_args(argv)
 
     # Before anything starts: a stop request that arrives while the task is starting must still stop it.
     stopping = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.append(True))
+    shipping = None
+    if args.ship_logs_to_stack:
+        if not os.environ.get("AWS_ENDPOINT_URL"):
+            # Only a local AWS: this runner must never write a laptop's lines into a real account.
+            print("make run: --ship-logs-to-stack needs AWS_ENDPOINT_URL (the local AWS)", file=sys.stderr)
+            return 1
+        try:
+            shipping = LogShipping.for_stack(args.template, args.ship_logs_to_stack)
+        except ShippingError as error:  # the task runs anyway: its lines stay in this runner's log
+            _log(f"log shipping off: {error}", sys.stderr)
     try:
         environments = container_environments(args.template)
         task = LocalTask(environments, listen_port=args.port, runtime_dir=args.runtime_dir,
-                         echo_port=args.echo_port, die_with_parent=True)
+                         echo_port=args.echo_port, die_with_parent=True, log_shipping=shipping)
         check_ports({"LOCAL_PORT": task.listen_port, "ECHO_PORT": task.echo_port})
         task.start()
     except (TaskError, OSError, KeyError, ValueError) as error:
@@ -371,10 +416,11 @@ def main(argv: list[str] | None = None) -> int:
                 if stopping:
                     break
                 task = LocalTask(environments, listen_port=args.port, runtime_dir=args.runtime_dir,
-                                 echo_port=args.echo_port, die_with_parent=True)
+                                 echo_port=args.echo_port, die_with_parent=True, log_shipping=shipping)
                 try:
                     task.start()
-                except (TaskError, OSError) as error:
+                except Exception as error:  # keeping the task running is this loop's one job
+                    task.stop()
                     _log(f"replacement task failed to start: {error}; next try in {delay:.0f} s")
                     continue
                 _log(f"replacement task running: {task.url}/")

@@ -1,0 +1,1 @@
+"""Emulation of AWS on this machine: the local AWS (moto), the task's processes, and make local's bookkeeping."""

@@ -1,0 +1,1 @@
+"""Measuring: cost from the templates, and benchmarks of the data path and of synth."""
