@@ -29,6 +29,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from local.log_shipper import LogShipping, ShippingError, TaskLogs, pump
@@ -68,24 +69,8 @@ def _proc_ok() -> bool:
     return Path("/proc/self/fd").exists()
 
 
-def _listening_inodes(port: int) -> set[str]:
-    """Socket inodes listening on TCP `port`, on any address (Linux /proc/net/tcp and tcp6)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
-                inodes.add(fields[9])
-    return inodes
-
-
-def listening_addresses(port: int) -> set[str]:
-    """The local addresses sockets listen on for TCP `port`, e.g. {'127.0.0.1'} (Linux)."""
-    addresses = set()
+def _listening_sockets(port: int) -> Iterator[tuple[str, str]]:
+    """(hex local address, socket inode) of each socket listening on TCP `port` (Linux /proc/net/tcp, tcp6)."""
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -94,12 +79,24 @@ def listening_addresses(port: int) -> set[str]:
         for line in lines:
             fields = line.split()
             address, hex_port = fields[1].rsplit(":", 1)
-            if fields[3] == "0A" and int(hex_port, 16) == port:
-                raw = bytes.fromhex(address)
-                # /proc prints each 32-bit word in host (little-endian) order.
-                raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-                family = socket.AF_INET if len(raw) == 4 else socket.AF_INET6
-                addresses.add(socket.inet_ntop(family, raw))
+            if fields[3] == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                yield address, fields[9]
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes listening on TCP `port`, on any address."""
+    return {inode for _, inode in _listening_sockets(port)}
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses sockets listen on for TCP `port`, e.g. {'127.0.0.1'} (Linux)."""
+    addresses = set()
+    for address, _ in _listening_sockets(port):
+        raw = bytes.fromhex(address)
+        # /proc prints each 32-bit word in host (little-endian) order.
+        raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+        family = socket.AF_INET if len(raw) == 4 else socket.AF_INET6
+        addresses.add(socket.inet_ntop(family, raw))
     return addresses
 
 
