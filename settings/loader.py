@@ -22,7 +22,8 @@ DEFAULT_ENV = "dev"
 # CDK's own keys ("aws:cdk:...") and cached lookups ("vpc-provider:account=...").
 _ENV_KEY, _ENVIRONMENTS_KEY = "env", "environments"
 # What the CDK CLI itself may store in cdk.context.json (`cdk acknowledge`, `cdk cli-telemetry`).
-_CLI_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
+# "aws-cdk:enableDiffNoFail" and "aws-cdk:isolated" are context keys the pinned CLI itself reads.
+_CLI_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry", "aws-cdk:enableDiffNoFail", "aws-cdk:isolated"})
 
 
 def load_settings(context: Mapping[str, Any]) -> Settings:

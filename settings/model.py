@@ -270,7 +270,8 @@ class Settings(BaseModel):
     )
     ingress_cidrs: Annotated[
         tuple[str, ...], BeforeValidator(_comma_separated), AfterValidator(_ipv4_cidrs)
-    ] = Field(("0.0.0.0/0",), description="IPv4 CIDRs allowed to reach the load balancer on port 80 (comma-separated).")
+    ] = Field(("0.0.0.0/0",), description="IPv4 CIDRs allowed to reach the load balancer on its listener ports "
+              "(80, and 443 with HTTPS; comma-separated).")
     log_retention_days: Annotated[WholeNumber, AfterValidator(_log_retention)] = Field(
         30, description="Days CloudWatch keeps container logs (a CloudWatch retention value: 1, 3, 5, 7, 14, 30, ...)."
     )

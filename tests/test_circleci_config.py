@@ -394,3 +394,23 @@ def test_a_verified_deploy_tags_both_images_as_releases_the_registry_keeps(confi
     script = "\n".join(commands(config, "deploy"))
     assert f'release="{RELEASE_TAG_PREFIX}$CIRCLE_SHA1"' in script
     assert "aws ecr put-image" in script and '--image-tag "$release"' in script
+
+
+@pytest.mark.parametrize("job", ["deploy", "diff"])
+def test_the_pipelines_prod_settings_need_only_the_domain_the_setup_names(config, job):
+    """prod refuses plain HTTP and needs an image tag: the job gives the tag; the domain is the one setup step
+    (docs/pipeline.md) that cdk.json must gain. Without it the settings say exactly that."""
+    from settings import SettingsError, load_settings
+    from tests.synth import CDK_CONTEXT
+
+    (script,) = [s for s in commands(config, job) if s.startswith(("make deploy", "make diff"))]
+    cdk_args = re.search(r'CDK_ARGS="([^"]*)"', script).group(1).replace("$CIRCLE_SHA1", "0a1b2c3d4e5f")
+    overrides = dict(pair.split("=", 1) for pair in re.findall(r"-c (\S+)", cdk_args))
+    context = {**CDK_CONTEXT, "env": "prod", **overrides}
+    with pytest.raises(SettingsError) as refused:
+        load_settings(context)
+    (problem,) = refused.value.problems
+    assert problem.startswith("env=prod would serve plain HTTP")
+    domain = {"domain_name": "echo.example.com", "hosted_zone_name": "example.com"}
+    assert load_settings({**context, **domain}).image_tag == "0a1b2c3d4e5f"
+    assert "domain_name" in (ROOT / "docs" / "pipeline.md").read_text()

@@ -55,6 +55,7 @@ def test_empty_value_clears_an_optional_setting():
 
 def test_cdk_keys_are_not_mistaken_for_settings():
     context = {**CDK_CONTEXT, "aws:cdk:enable-path-metadata": True, "acknowledged-issue-numbers": [32775],
+               "aws-cdk:enableDiffNoFail": True, "@aws-cdk/core:failSynthOnValidationErrors": False,
                "cli-telemetry": False,
                "vpc-provider:account=1:filter.vpc-id=vpc-1:region=x": {"vpcId": "vpc-1"}}
     assert load_settings(context).env == "dev"

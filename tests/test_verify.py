@@ -212,6 +212,15 @@ def test_too_few_running_tasks_fail_with_the_counts(aws, monkeypatch, capsys, si
     assert line(lines, "http").startswith("ok http:")
 
 
+def test_a_service_scaled_to_zero_is_not_running(aws, monkeypatch, capsys, site):
+    """shared/notes/findings.md: desiredCount 0 was reported as "0/0 tasks running", a pass."""
+    build_world(monkeypatch, site, desired=0, running=0)
+    code, lines, _, _ = run(capsys)
+    assert code == 1
+    assert line(lines, "running") == ("FAIL running: 0/0 tasks running, 0 pending: desiredCount is 0, "
+                                      "the service runs nothing")
+
+
 def test_a_failed_rollout_fails_at_once_without_waiting_for_the_deadline(aws, monkeypatch, capsys, site):
     build_world(monkeypatch, site, running=0)
 
