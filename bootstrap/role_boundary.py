@@ -34,7 +34,13 @@ BOUNDARY_ARNS: dict[str, list[str]] = {
     "sts": [f"arn:{P}:iam::{A}:role/cdk-{Q}-*"],
     "cloudformation": [f"arn:{P}:cloudformation:{R}:{A}:stack/{rules.PREFIX}*/*",
                        f"arn:{P}:cloudformation:{R}:{A}:stack/CDKToolkit/*"],
-    "ssm": [f"arn:{P}:ssm:{R}:{A}:parameter/cdk-bootstrap/{Q}/*"],
+    # CDK's bootstrap version (the CI diff role), and the application's own parameters (`secrets`): which
+    # ones is the execution role's policy; the boundary only keeps it to this account's parameters.
+    "ssm": [f"arn:{P}:ssm:{R}:{A}:parameter/*"],
+    # The application's secrets (`secrets`), this account's only; the execution role names each one.
+    "secretsmanager": [f"arn:{P}:secretsmanager:{R}:{A}:secret:*"],
+    # Decrypting them with `secrets_kms_key_arn`, a key of this account (the role names that key).
+    "kms": [f"arn:{P}:kms:{R}:{A}:key/*"],
     # ECS's blue/green infrastructure role shifts traffic on the load balancer, whose names are generated
     "elasticloadbalancing": ["*"],
 }

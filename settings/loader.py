@@ -88,8 +88,21 @@ def _describe(error: ValidationError) -> list[str]:
             problems.extend(message.splitlines())
             continue
         name = str(item["loc"][0])
-        problems.append(f"{name}={_show(item['input'])}: {message}")
+        shown = _redacted(item["input"]) if name in _VALUES_NOT_SHOWN else _show(item["input"])
+        problems.append(f"{name}={shown}: {message}")
     return problems
+
+
+# A refused value here may be a credential someone pasted by mistake: name the variables, never the values.
+_VALUES_NOT_SHOWN = frozenset({"echo_environment"})
+
+
+def _redacted(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ",".join(f"{name}=..." for name in value)
+    if isinstance(value, str):
+        return ",".join(f"{part.split('=', 1)[0].strip()}=..." for part in value.split(",") if part.strip())
+    return "..."
 
 
 def _show(value: Any) -> str:

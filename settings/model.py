@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from settings import aws_limits
+from settings import app_config, aws_limits
 
 INTERNET = "0.0.0.0/0"
 # Blocks broader than this are treated as the internet in disguise (a /8 is 16.7 million addresses).
@@ -40,6 +40,7 @@ _PULL_THROUGH_SECRET = re.compile(
 _BRANCH = re.compile(r"[A-Za-z0-9._/-]{1,200}")
 _CERTIFICATE_ARN = re.compile(r"arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}")
 _DOMAIN = re.compile(r"(?=.{1,253}\Z)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+_KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]{36}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _INTEGER = re.compile(r"-?[0-9]+")
 
@@ -195,6 +196,12 @@ def _email(value: str | None) -> str | None:
     return value
 
 
+def _kms_key_arn(value: str | None) -> str | None:
+    if value is not None and not _KMS_KEY_ARN.fullmatch(value):
+        raise ValueError("must be a KMS key ARN, e.g. arn:aws:kms:us-east-1:123456789012:key/<uuid>")
+    return value
+
+
 def _log_retention(value: int) -> int:
     if value not in aws_limits.LOG_RETENTION_DAYS:
         allowed = ", ".join(str(days) for days in aws_limits.LOG_RETENTION_DAYS)
@@ -240,6 +247,21 @@ class Settings(BaseModel):
     )
     nginx_image: ImageReference = Field(
         "stormcat24/nginx-proxy:latest", description="Image of the `nginx` container with `image_source=public`."
+    )
+    echo_environment: Annotated[
+        dict[str, str], BeforeValidator(lambda v: app_config.parse_mapping(v, "echo_environment")),
+        AfterValidator(app_config.check_environment),
+    ] = Field({}, description="Extra environment variables of the echo container (the application): a mapping in "
+              "cdk.json, `NAME=VALUE,NAME=VALUE` with `-c`. Not for credentials: use `secrets`.")
+    secrets: Annotated[
+        dict[str, str], BeforeValidator(lambda v: app_config.parse_mapping(v, "secrets")),
+        AfterValidator(app_config.check_secrets),
+    ] = Field({}, description="Variables of the echo container read from AWS at task start: NAME to an SSM "
+              "parameter name (`/echo/api-token`) or a Secrets Manager secret ARN with an optional `:json-key`; "
+              "the execution role may read exactly these.")
+    secrets_kms_key_arn: Annotated[OptionalName, AfterValidator(_kms_key_arn)] = Field(
+        None, description="Customer managed KMS key the secrets are encrypted with: the execution role may "
+        "decrypt with it (and no other key)."
     )
     backend_host: Annotated[str, AfterValidator(_host_port)] = Field(
         "localhost:8080", description="`BACKEND_HOST` given to nginx: where it forwards (`host:port`)."
@@ -424,6 +446,8 @@ class Settings(BaseModel):
         if self.circleci_org_id and not self.circleci_project_id:
             problems.append("circleci_project_id: required with circleci_org_id, so that only this project's "
                             "pipeline can assume the CI role")
+        if both := sorted(set(self.echo_environment) & set(self.secrets)):
+            problems.append(f"secrets: {', '.join(both)} also in echo_environment; give each variable one source")
         if self.image_source == "ecr" and self.image_tag is None:
             problems.append("image_tag: required with image_source=ecr, e.g. -c image_tag=$(git rev-parse HEAD) for "
                             "images the pipeline pushed (or -c image_source=build to build them here)")
@@ -445,6 +469,10 @@ class Settings(BaseModel):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    @property
+    def secret_sources(self) -> dict[str, app_config.SecretSource]:
+        return {name: app_config.parse_source(source) for name, source in self.secrets.items()}
 
     @property
     def own_images(self) -> bool:

@@ -32,7 +32,8 @@ class EchoServiceStack(Stack):
             echo_image=settings.echo_image, nginx_image=settings.nginx_image, image_tag=settings.image_tag,
             backend_host=settings.backend_host, cpu_architecture=settings.cpu_architecture,
             log_retention_days=settings.log_retention_days, retain_logs=settings.retain_logs,
-            enable_exec=settings.enable_exec,
+            enable_exec=settings.enable_exec, app_environment=settings.echo_environment,
+            secret_sources=settings.secret_sources, secrets_kms_key_arn=settings.secrets_kms_key_arn,
         )
         tls = ServiceCertificate(self, "Tls", certificate_arn=settings.certificate_arn,
                                  domain_name=settings.domain_name, hosted_zone_name=settings.hosted_zone_name) \

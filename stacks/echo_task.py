@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from settings.app_config import SecretSource
+from stacks.app_secrets import AppSecrets
 from stacks.compliance import acknowledge
 from stacks.container_images import container_images
 from stacks.log_retention import RETENTION_BY_DAYS
@@ -45,7 +49,9 @@ class EchoTask(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, cpu: int, memory: int, image_source: str,
                  echo_image: str, nginx_image: str, image_tag: str | None, backend_host: str,
                  log_retention_days: int, retain_logs: bool, cpu_architecture: str = "x86_64",
-                 enable_exec: bool = False) -> None:
+                 enable_exec: bool = False, app_environment: Mapping[str, str] | None = None,
+                 secret_sources: Mapping[str, SecretSource] | None = None,
+                 secrets_kms_key_arn: str | None = None) -> None:
         super().__init__(scope, construct_id)
         own_images = image_source != "public"
         arm64 = cpu_architecture == "arm64"
@@ -74,7 +80,11 @@ class EchoTask(Construct):
             image=images[ECHO_CONTAINER],
             essential=True,
             port_mappings=[ecs.PortMapping(container_port=ECHO_PORT, name=ECHO_CONTAINER)],
-            environment={"PORT": str(ECHO_PORT)},
+            # The application's own variables first; the task's PORT is refused as one of them (settings).
+            environment={**(app_environment or {}), "PORT": str(ECHO_PORT)},
+            # Read by ECS from SSM / Secrets Manager at task start; the template holds only their names.
+            secrets=AppSecrets(self, "Secrets", sources=secret_sources, kms_key_arn=secrets_kms_key_arn).secrets
+            if secret_sources else None,
             ulimits=[NOFILE],
             logging=self._logs(ECHO_CONTAINER),
             health_check=_health_check(ECHO_HEALTH_COMMAND) if own_images else None,
@@ -108,8 +118,9 @@ class EchoTask(Construct):
             )
         if enable_exec and own_images:
             self._writable_for_exec_agent()
-        acknowledge(self.task_definition, "ECS2", "The only variable is BACKEND_HOST, an address on the task's own "
-                    "localhost; secrets would come from Secrets Manager, and there are none.")
+        acknowledge(self.task_definition, "ECS2", "The variables hold no secrets: BACKEND_HOST is an address on the "
+                    "task's own localhost, the rest are settings; a value that looks like a credential is refused "
+                    "(settings), and secrets reach the container through `secrets` from SSM or Secrets Manager.")
         # nginx starts once echo answers its health check; the public images have none, so there nginx can
         # only wait for echo to have started.
         self.nginx.add_container_dependencies(ecs.ContainerDependency(

@@ -110,6 +110,29 @@ BAD_VALUES = [
      "'@aws-cdk/aws-ecs-patterns:removeDefaultDesiredCount'?)"),
     ({"foo:bar": "1"}, "-c foo:bar: unknown setting"),
     ({"waf_rate_limit": "5"}, "waf_rate_limit=5: must be greater than or equal to 10"),
+    # The application's configuration and secrets (issue 11).
+    ({"echo_environment": "PORT=9000"}, "echo_environment=PORT=...: PORT is set by the task, the image or ECS"),
+    ({"echo_environment": "AWS_REGION=eu-west-1"}, "echo_environment=AWS_REGION=...: AWS_REGION is set by the task"),
+    ({"echo_environment": "1ST=x"}, "echo_environment=1ST=...: '1ST' is not an environment variable name"),
+    ({"echo_environment": "LOG_LEVEL"}, "echo_environment=LOG_LEVEL=...: 'LOG_LEVEL' is not NAME=VALUE"),
+    ({"echo_environment": "KEY=AKIAABCDEFGHIJKLMNOP"}, "echo_environment=KEY=...: KEY looks like an AWS access key id: "
+                                                        "a credential belongs in `secrets`"),
+    ({"echo_environment": {"TLS_KEY": "-----BEGIN RSA PRIVATE KEY-----\nMIIE"}},
+     "echo_environment=TLS_KEY=...: TLS_KEY looks like a private key"),
+    ({"secrets": "API_TOKEN=/echo/api-token,API_TOKEN=/echo/other"},
+     "secrets=API_TOKEN=/echo/api-token,API_TOKEN=/echo/other: names API_TOKEN twice"),
+    ({"secrets": "DB=arn:aws:secretsmanager:us-east-1:123:secret:db"},
+     "secrets=DB=arn:aws:secretsmanager:us-east-1:123:secret:db: 'arn:aws:secretsmanager:us-east-1:123:secret:db' "
+     "is not a Secrets Manager secret ARN"),
+    ({"secrets": "DB=arn:aws:secretsmanager:us-east-1:123456789012:secret:db:pass word"},
+     "secrets=\"DB=arn:aws:secretsmanager:us-east-1:123456789012:secret:db:pass word\": "
+     "'arn:aws:secretsmanager:us-east-1:123456789012:secret:db:pass word': the JSON key 'pass word' must be "
+     "1-256 letters, digits or _.@-"),
+    ({"secrets": "TOKEN=echo api token"},
+     "secrets=\"TOKEN=echo api token\": 'echo api token' is neither an SSM parameter name such as /echo/api-token"),
+    ({"secrets": "LOG_LEVEL=/echo/level", "echo_environment": "LOG_LEVEL=debug"},
+     "secrets: LOG_LEVEL also in echo_environment; give each variable one source"),
+    ({"secrets_kms_key_arn": "alias/echo"}, "secrets_kms_key_arn=alias/echo: must be a KMS key ARN"),
     ({"ecr_keep_releases": "1"}, "ecr_keep_releases=1: must be greater than or equal to 2"),
 ]
 
@@ -174,3 +197,12 @@ CACHED_VPC_LOOKUP = {
         ],
     }
 }
+
+
+@pytest.mark.parametrize("value", ["KEY=AKIAABCDEFGHIJKLMNOP", {"TLS_KEY": "-----BEGIN RSA PRIVATE KEY-----\nMIIE"}])
+def test_a_refused_credential_is_never_echoed_back(capsys, tmp_path, value):
+    app = cdk.App(context={**CDK_CONTEXT, "echo_environment": value}, outdir=str(tmp_path))
+    assert cdk_app.main(app) == 2
+    err = capsys.readouterr().err
+    assert "looks like" in err
+    assert "AKIAABCDEFGHIJKLMNOP" not in err and "BEGIN RSA PRIVATE KEY" not in err and "MIIE" not in err

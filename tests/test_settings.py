@@ -106,6 +106,7 @@ PATTERN_CHECKED = {
     "docker_hub_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/hub",
     "ci_branch": "main", "domain_name": "echo.example.com", "hosted_zone_name": "example.com",
     "alarm_email": "ops@example.com", "circleci_project_id": "5f6a7b8c-0000-4000-8000-00000000ef01",
+    "secrets_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/12345678-1234-1234-1234-123456789012",
     "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
 }
 # The settings some of them need beside them.
