@@ -96,6 +96,17 @@ def http_url(value: str) -> str:
     return value
 
 
+def non_negative(value: str) -> float:
+    """An argparse type for seconds and minutes: a number of 0 or more (nan refused)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not number >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of 0 or more")
+    return number
+
+
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     """--env/--stack, --region, --endpoint-url: the same for every operating command."""
     target = parser.add_mutually_exclusive_group()

@@ -32,11 +32,12 @@ from operate.stack import (
     aws_reason,
     describe_stack,
     http_url,
+    non_negative,
     run,
     target_stack,
 )
 from operate.tasks import clock, service_tasks
-from operate.verify import Check, Verifier, _non_negative, http_get
+from operate.verify import Check, Verifier, http_get
 
 SERVICES = ("cloudformation", "ecs", "elbv2", "cloudwatch")
 STOPPED_SHOWN = 5  # AWS keeps stopped tasks about an hour; the newest few say why a rollout is failing
@@ -297,8 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     add_target_arguments(parser)
     parser.add_argument("--json", action="store_true", help="one JSON document (with --watch: one a line)")
     parser.add_argument("--watch", action="store_true", help="repeat until healthy, Ctrl-C or --deadline")
-    parser.add_argument("--interval", type=_non_negative, default=5, help="seconds between rounds (--watch)")
-    parser.add_argument("--deadline", type=_non_negative, default=900, help="seconds --watch keeps going")
+    parser.add_argument("--interval", type=non_negative, default=5, help="seconds between rounds (--watch)")
+    parser.add_argument("--deadline", type=non_negative, default=900, help="seconds --watch keeps going")
     parser.add_argument("--local-task-url", type=http_url,
                         help="make local: the task runs here at this URL; skip what the emulator cannot run")
     args = parser.parse_args(argv)

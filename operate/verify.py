@@ -30,7 +30,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-from operate.stack import SETUP_ERRORS, StackNotFound, aws_clients, aws_reason, describe_stack, http_url
+from operate.stack import (
+    SETUP_ERRORS,
+    StackNotFound,
+    aws_clients,
+    aws_reason,
+    describe_stack,
+    http_url,
+    non_negative,
+)
 
 ABNORMAL_STOP_CODES = {"TaskFailedToStart", "EssentialContainerExited"}
 HTTP_TIMEOUT = 5.0
@@ -229,24 +237,14 @@ def _guarded(name: str, check: Callable[..., Check], *args: Any) -> Check:
 
 
 
-def _non_negative(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = float("nan")
-    if not number >= 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of 0 or more")
-    return number
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m operate.verify", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", default="echo-fargate-dev", help="CloudFormation stack name")
     parser.add_argument("--region", help="AWS region (default: boto3's, e.g. AWS_REGION or the profile's)")
     parser.add_argument("--endpoint-url", type=http_url, help="an AWS emulator, e.g. http://localhost:4566")
-    parser.add_argument("--deadline", type=_non_negative, default=600, help="seconds to wait for a rollout")
-    parser.add_argument("--interval", type=_non_negative, default=10, help="seconds between rounds of checks")
-    parser.add_argument("--stopped-window", type=_non_negative, default=10,
+    parser.add_argument("--deadline", type=non_negative, default=600, help="seconds to wait for a rollout")
+    parser.add_argument("--interval", type=non_negative, default=10, help="seconds between rounds of checks")
+    parser.add_argument("--stopped-window", type=non_negative, default=10,
                         help="minutes back in which a failed task stop counts")
     parser.add_argument("--url", type=http_url, help="URL to GET instead of the stack's ServiceUrl")
     parser.add_argument("--expect-body", default="Hello Docker!!", help="body the URL must answer")

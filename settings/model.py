@@ -45,6 +45,16 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _INTEGER = re.compile(r"-?[0-9]+")
 
 
+
+def _matching(pattern: re.Pattern[str], message: str):
+    """A validator for an optional setting: unset passes, a value must match `pattern` whole."""
+    def check(value: str | None) -> str | None:
+        if value is not None and not pattern.fullmatch(value):
+            raise ValueError(message)
+        return value
+    return check
+
+
 def _image_reference(value: str) -> str:
     if not _IMAGE_REFERENCE.fullmatch(value):
         raise ValueError("must be an image reference such as 'stormcat24/echo:latest' or 'registry/name:tag'")
@@ -141,22 +151,14 @@ def _empty_is_none(value: object) -> object:
     return None if value == "" else value
 
 
-def _vpc_id(value: str | None) -> str | None:
-    if value is not None and not _VPC_ID.fullmatch(value):
-        raise ValueError("must be a VPC id such as 'vpc-0123456789abcdef0'")
-    return value
+_vpc_id = _matching(_VPC_ID, "must be a VPC id such as 'vpc-0123456789abcdef0'")
 
 
-def _cluster_name(value: str | None) -> str | None:
-    if value is not None and not _CLUSTER_NAME.fullmatch(value):
-        raise ValueError("must be 1-255 letters, digits, '-' or '_'")
-    return value
+_cluster_name = _matching(_CLUSTER_NAME, "must be 1-255 letters, digits, '-' or '_'")
 
 
-def _image_tag(value: str | None) -> str | None:
-    if value is not None and not _IMAGE_TAG.fullmatch(value):
-        raise ValueError("must be an image tag: letters, digits, '_', '.', '-', at most 128, e.g. a commit SHA")
-    return value
+_image_tag = _matching(
+    _IMAGE_TAG, "must be an image tag: letters, digits, '_', '.', '-', at most 128, e.g. a commit SHA")
 
 
 def _uuid(value: str | None) -> str | None:
@@ -165,11 +167,9 @@ def _uuid(value: str | None) -> str | None:
     return value.lower() if value else value
 
 
-def _pull_through_secret(value: str | None) -> str | None:
-    if value is not None and not _PULL_THROUGH_SECRET.fullmatch(value):
-        raise ValueError("must be the ARN of a Secrets Manager secret named ecr-pullthroughcache/..., "
+_pull_through_secret = _matching(
+    _PULL_THROUGH_SECRET, "must be the ARN of a Secrets Manager secret named ecr-pullthroughcache/..., "
                          "e.g. arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub")
-    return value
 
 
 def _branch(value: str) -> str:
@@ -178,10 +178,8 @@ def _branch(value: str) -> str:
     return value
 
 
-def _certificate_arn(value: str | None) -> str | None:
-    if value is not None and not _CERTIFICATE_ARN.fullmatch(value):
-        raise ValueError("must be an ACM certificate ARN, e.g. arn:aws:acm:us-east-1:123456789012:certificate/<uuid>")
-    return value
+_certificate_arn = _matching(
+    _CERTIFICATE_ARN, "must be an ACM certificate ARN, e.g. arn:aws:acm:us-east-1:123456789012:certificate/<uuid>")
 
 
 def _domain(value: str | None) -> str | None:
@@ -190,16 +188,10 @@ def _domain(value: str | None) -> str | None:
     return value.lower().rstrip(".") if value else value
 
 
-def _email(value: str | None) -> str | None:
-    if value is not None and not _EMAIL.fullmatch(value):
-        raise ValueError("must be an email address")
-    return value
+_email = _matching(_EMAIL, "must be an email address")
 
 
-def _kms_key_arn(value: str | None) -> str | None:
-    if value is not None and not _KMS_KEY_ARN.fullmatch(value):
-        raise ValueError("must be a KMS key ARN, e.g. arn:aws:kms:us-east-1:123456789012:key/<uuid>")
-    return value
+_kms_key_arn = _matching(_KMS_KEY_ARN, "must be a KMS key ARN, e.g. arn:aws:kms:us-east-1:123456789012:key/<uuid>")
 
 
 def _log_retention(value: int) -> int:
