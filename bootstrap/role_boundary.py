@@ -41,6 +41,10 @@ BOUNDARY_ARNS: dict[str, list[str]] = {
     "secretsmanager": [f"arn:{P}:secretsmanager:{R}:{A}:secret:*"],
     # Decrypting them with `secrets_kms_key_arn`, a key of this account (the role names that key).
     "kms": [f"arn:{P}:kms:{R}:{A}:key/*"],
+    # redeploy_on_secret_change: the state machine forces a deployment of the service (service/CLUSTER/NAME,
+    # the cluster's name carries the stack's), and the rules' role starts that state machine.
+    "ecs": [f"arn:{P}:ecs:{R}:{A}:service/{rules.PREFIX}*"],
+    "states": [f"arn:{P}:states:{R}:{A}:stateMachine:{rules.PREFIX}*"],
     # ECS's blue/green infrastructure role shifts traffic on the load balancer, whose names are generated
     "elasticloadbalancing": ["*"],
 }

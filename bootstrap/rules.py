@@ -46,6 +46,11 @@ NAMED: dict[str, dict[str, str]] = {
     "secretsmanager": {"Secret": f"arn:{P}:secretsmanager:{R}:{A}:secret:ecr-pullthroughcache/*"},
     # The log group handler tags Firehose streams (for log deliveries); these stacks make none.
     "firehose": {"deliverystream": f"arn:{P}:firehose:{R}:{A}:deliverystream/{PREFIX}*"},
+    # redeploy_on_secret_change: CloudFormation names rules and queues STACK-LOGICALID-RANDOM; the state machine
+    # is named after the stack (stacks/secret_redeploy.py).
+    "events": {"rule-on-default-event-bus": f"arn:{P}:events:{R}:{A}:rule/{PREFIX}*"},
+    "states": {"statemachine": f"arn:{P}:states:{R}:{A}:stateMachine:{PREFIX}*"},
+    "sqs": {"queue": f"arn:{P}:sqs:{R}:{A}:{PREFIX}*"},
     # Key ids are random: any key in the region, but only one tagged as this project's (Tags.of(stack)).
     "kms": {"key": f"arn:{P}:kms:{R}:{A}:key/*"},
 }
@@ -170,7 +175,8 @@ BOUNDED_ROLE_ACTIONS = ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePo
                         "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary")
 # iam:PassRole: the app's roles, to the services that use them (tasks, the ECS blue/green infrastructure
 # role, VPC flow logs).
-PASS_ROLE_TO = ["ecs-tasks.amazonaws.com", "ecs.amazonaws.com", "vpc-flow-logs.amazonaws.com"]
+PASS_ROLE_TO = ["ecs-tasks.amazonaws.com", "ecs.amazonaws.com", "vpc-flow-logs.amazonaws.com",
+                "events.amazonaws.com", "states.amazonaws.com"]
 # iam:CreateServiceLinkedRole: only the roles AWS defines for the services these stacks use.
 SERVICE_LINKED_ROLES_FOR = ["ecs.amazonaws.com", "ecs.application-autoscaling.amazonaws.com",
                             "elasticloadbalancing.amazonaws.com", "pullthroughcache.ecr.amazonaws.com"]

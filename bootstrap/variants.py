@@ -43,9 +43,10 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
                                    **ZONE_CONTEXT}),
     # ECS Exec: the task role's ssmmessages actions.
     "exec": ("dev", {"enable_exec": "true"}),
-    # The application's secrets: the execution role reads SSM and Secrets Manager and decrypts with a key.
+    # The application's secrets: the execution role reads SSM and Secrets Manager and decrypts with a key;
+    # a change redeploys (EventBridge rules, a Step Functions state machine, an SQS dead-letter queue).
     "secrets": ("dev", {"image_source": "build", "secrets": "API_TOKEN=/echo/api-token,DB=arn:aws:secretsmanager:"
-                        "us-east-1:111111111111:secret:db:password",
+                        "us-east-1:111111111111:secret:db:password", "basic_auth_secret": "/echo/htpasswd",
                         "secrets_kms_key_arn": "arn:aws:kms:us-east-1:111111111111:key/"
                         "12345678-1234-1234-1234-123456789012"}),
 }

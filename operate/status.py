@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from operate.stack import (
     target_stack,
 )
 from operate.tasks import clock, service_tasks
-from operate.verify import Check, Verifier, http_get
+from operate.verify import Answer, Check, Verifier, http_get
 
 SERVICES = ("cloudformation", "ecs", "elbv2", "cloudwatch")
 STOPPED_SHOWN = 5  # AWS keeps stopped tasks about an hour; the newest few say why a rollout is failing
@@ -74,13 +75,14 @@ def _failing_first(checks: list[Check]) -> list[Check]:
 
 class Status:
     def __init__(self, clients: dict[str, Any], *, local_task_url: str | None = None,
-                 http_get: Callable[[str], tuple[int, str]] = http_get,
+                 http_get: Callable[..., Answer] = http_get, basic_auth: str | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.cloudformation, self.ecs = clients["cloudformation"], clients["ecs"]
         self.elbv2, self.cloudwatch = clients["elbv2"], clients["cloudwatch"]
         self.local_task_url, self.now = local_task_url, now
         self.verifier = Verifier(cloudformation=self.cloudformation, ecs=self.ecs, elbv2=self.elbv2,
-                                 http_get=http_get, task_runs_locally=local_task_url is not None)
+                                 http_get=http_get, task_runs_locally=local_task_url is not None,
+                                 basic_auth=basic_auth)
 
     def snapshot(self, stack: str) -> Snapshot:
         at = self.now()
@@ -307,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("argument --interval: must be above 0")
 
     def body() -> int:
-        status = Status(aws_clients(args.region, args.endpoint_url, SERVICES), local_task_url=args.local_task_url)
+        status = Status(aws_clients(args.region, args.endpoint_url, SERVICES), local_task_url=args.local_task_url,
+                        basic_auth=os.environ.get("VERIFY_BASIC_AUTH") or None)
         snapshot = watch(status, target_stack(args), as_json=args.json, watching=args.watch,
                          interval=args.interval, deadline=args.deadline)
         return EXIT_OK if snapshot.healthy else EXIT_UNHEALTHY

@@ -13,12 +13,18 @@ Against the local AWS of `make local`, --local-task-url says that the task runs 
 emulator (moto runs no containers and keeps no load balancer targets): the checks of running tasks, the
 rollout and the targets are then reported as `skip` with that reason, never as passed, and the GET goes
 to the local task.
+
+A stack deployed with basic_auth_secret says so in its BasicAuthSecret output: the service must then refuse
+a request without credentials (401 with a Basic challenge), which is what is checked unless
+VERIFY_BASIC_AUTH=user:password is in the environment, with which the answer behind the login is checked.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
+import os
 import sys
 import time
 import urllib.error
@@ -56,20 +62,34 @@ class Check:
         return f"{'skip' if self.skipped else 'ok' if self.ok else 'FAIL'} {self.name}: {self.detail}"
 
 
-def http_get(url: str, timeout: float = HTTP_TIMEOUT) -> tuple[int, str]:
-    """Status and body of a GET; an HTTP error status is an answer too, not an exception."""
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: str
+    challenge: str = ""  # the WWW-Authenticate header of a 401
+
+
+def http_get(url: str, timeout: float = HTTP_TIMEOUT, credentials: str | None = None) -> Answer:
+    """Status and body of a GET; an HTTP error status is an answer too, not an exception. `credentials`
+    (user:password) go in an Authorization: Basic header."""
+    request = urllib.request.Request(url)
+    if credentials:
+        request.add_header("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode())
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read(65536).decode("utf-8", "replace")
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return Answer(response.status, response.read(65536).decode("utf-8", "replace"))
     except urllib.error.HTTPError as error:
-        return error.code, error.read(65536).decode("utf-8", "replace")
+        return Answer(error.code, error.read(65536).decode("utf-8", "replace"),
+                      error.headers.get("WWW-Authenticate", ""))
 
 
 class Verifier:
     def __init__(self, *, cloudformation: Any, ecs: Any, elbv2: Any,
-                 http_get: Callable[[str], tuple[int, str]] = http_get, stopped_window: float = 600,
-                 task_runs_locally: bool = False) -> None:
+                 http_get: Callable[..., Answer] = http_get, stopped_window: float = 600,
+                 task_runs_locally: bool = False, basic_auth: str | None = None) -> None:
         self.cloudformation, self.ecs, self.elbv2, self.http_get = cloudformation, ecs, elbv2, http_get
+        self.basic_auth = basic_auth  # user:password for a service behind basic_auth_secret
+        self.auth_required = False
         self.stopped_window = timedelta(seconds=stopped_window)
         self.task_runs_locally = task_runs_locally
 
@@ -98,6 +118,7 @@ class Verifier:
         except StackNotFound as error:
             return Check("stack", False, str(error), fatal=True), {}
         outputs = described.outputs
+        self.auth_required = "BasicAuthSecret" in outputs  # read by http()
         needed = ["ClusterName", "ServiceName"] + (["ServiceUrl"] if need_url else [])
         if missing := [key for key in needed if key not in outputs]:
             detail = f"{stack} ({described.status}) lacks outputs: {', '.join(missing)}"
@@ -209,13 +230,22 @@ class Verifier:
         return Check("target-health", True, f"{total}/{total} targets healthy in {names}")
 
     def http(self, url: str, expect_body: str) -> Check:
+        credentials = self.basic_auth if self.auth_required else None
         try:
-            status, body = self.http_get(url)
+            answer = self.http_get(url, credentials=credentials)
         except (OSError, ValueError, http.client.HTTPException) as error:  # refused, timed out, bad URL, not HTTP
             return Check("http", False, f"GET {url}: {getattr(error, 'reason', None) or error}")
-        body = body.rstrip("\r\n")  # echo ends its body with a newline
-        if status != 200:
-            return Check("http", False, f"GET {url}: HTTP {status}, expected 200")
+        if self.auth_required and not credentials:
+            # Without the password, what can be checked is that the door is shut: a 401 with a Basic challenge.
+            if answer.status == 401 and answer.challenge.lower().startswith("basic"):
+                return Check("http", True, f"GET {url}: 401 {answer.challenge} (basic_auth_secret: credentials "
+                             "are required; VERIFY_BASIC_AUTH=user:password checks the answer behind them)")
+            return Check("http", False, f"GET {url} without credentials: HTTP {answer.status}, expected 401 "
+                         "with a Basic challenge (the stack has basic_auth_secret)")
+        body = answer.body.rstrip("\r\n")  # echo ends its body with a newline
+        if answer.status != 200:
+            return Check("http", False, f"GET {url}: HTTP {answer.status}, expected 200"
+                         + (" (VERIFY_BASIC_AUTH was refused)" if credentials and answer.status == 401 else ""))
         if body != expect_body:
             return Check("http", False, f"GET {url}: body {body[:80]!r}, expected {expect_body!r}")
         return Check("http", True, f"GET {url}: 200 {body!r}")
@@ -256,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         verifier = Verifier(**aws_clients(args.region, args.endpoint_url), stopped_window=args.stopped_window * 60,
-                            task_runs_locally=args.local_task_url is not None)
+                            task_runs_locally=args.local_task_url is not None,
+                            basic_auth=os.environ.get("VERIFY_BASIC_AUTH") or None)
         checks = verifier.verify(args.stack, url=args.local_task_url or args.url, expect_body=args.expect_body,
                                  deadline=args.deadline, interval=args.interval)
     except SETUP_ERRORS as error:

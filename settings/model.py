@@ -191,6 +191,12 @@ def _domain(value: str | None) -> str | None:
 _email = _matching(_EMAIL, "must be an email address")
 
 
+def _basic_auth_source(value: str | None) -> str | None:
+    if value is not None:
+        app_config.parse_source(value)
+    return value
+
+
 _kms_key_arn = _matching(_KMS_KEY_ARN, "must be a KMS key ARN, e.g. arn:aws:kms:us-east-1:123456789012:key/<uuid>")
 
 
@@ -255,6 +261,14 @@ class Settings(BaseModel):
         None, description="Customer managed KMS key the secrets are encrypted with: the execution role may "
         "decrypt with it (and no other key)."
     )
+    basic_auth_secret: Annotated[OptionalName, AfterValidator(_basic_auth_source)] = Field(
+        None, description="htpasswd lines (`user:hash`) in an SSM parameter or a Secrets Manager secret (the "
+        "`secrets` syntax): nginx then asks for HTTP basic authentication on every path but its health paths. "
+        "For a dev or staging environment that must not be public; needs this repository's images.")
+    redeploy_on_secret_change: bool = Field(
+        True, description="When one of `secrets` or `basic_auth_secret` changes in AWS, start a new deployment of "
+        "the service (ECS reads secrets only at task start). Secrets Manager changes arrive only with a "
+        "CloudTrail trail in the account (docs/settings.md).")
     backend_host: Annotated[str, AfterValidator(_host_port)] = Field(
         "localhost:8080", description="`BACKEND_HOST` given to nginx: where it forwards (`host:port`)."
     )
@@ -440,6 +454,9 @@ class Settings(BaseModel):
                             "pipeline can assume the CI role")
         if both := sorted(set(self.echo_environment) & set(self.secrets)):
             problems.append(f"secrets: {', '.join(both)} also in echo_environment; give each variable one source")
+        if self.basic_auth_secret and not self.own_images:
+            problems.append("basic_auth_secret: needs this repository's nginx image (image_source=build or ecr); the "
+                            "public nginx-proxy image has no basic authentication")
         if self.image_source == "ecr" and self.image_tag is None:
             problems.append("image_tag: required with image_source=ecr, e.g. -c image_tag=$(git rev-parse HEAD) for "
                             "images the pipeline pushed (or -c image_source=build to build them here)")
@@ -465,6 +482,10 @@ class Settings(BaseModel):
     @property
     def secret_sources(self) -> dict[str, app_config.SecretSource]:
         return {name: app_config.parse_source(source) for name, source in self.secrets.items()}
+
+    @property
+    def basic_auth_source(self) -> app_config.SecretSource | None:
+        return app_config.parse_source(self.basic_auth_secret) if self.basic_auth_secret else None
 
     @property
     def own_images(self) -> bool:

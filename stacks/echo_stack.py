@@ -13,6 +13,7 @@ from stacks.echo_task import EchoTask
 from stacks.load_balancer import PublicLoadBalancer, TargetHealthCheck
 from stacks.monitoring import ServiceMonitoring
 from stacks.network import Network
+from stacks.secret_redeploy import SecretChangeRedeploy
 from stacks.tls import ServiceCertificate
 from stacks.web_firewall import WebFirewall
 
@@ -34,6 +35,7 @@ class EchoServiceStack(Stack):
             log_retention_days=settings.log_retention_days, retain_logs=settings.retain_logs,
             enable_exec=settings.enable_exec, app_environment=settings.echo_environment,
             secret_sources=settings.secret_sources, secrets_kms_key_arn=settings.secrets_kms_key_arn,
+            basic_auth_source=settings.basic_auth_source,
         )
         tls = ServiceCertificate(self, "Tls", certificate_arn=settings.certificate_arn,
                                  domain_name=settings.domain_name, hosted_zone_name=settings.hosted_zone_name) \
@@ -84,10 +86,18 @@ class EchoServiceStack(Stack):
             alarms = monitoring.deployment_alarm_config()
             service.service.enable_deployment_alarms(alarms.alarm_names, behavior=alarms.behavior)
 
+        sources = [*settings.secret_sources.values(), *filter(None, [settings.basic_auth_source])]
+        if settings.redeploy_on_secret_change and sources:  # ECS reads secrets only when a task starts
+            SecretChangeRedeploy(self, "SecretChangeRedeploy", sources=sources, service=service.service,
+                                 alarm_topic=monitoring.topic if monitoring else None)
+
         url = f"https://{settings.domain_name}" if settings.domain_name else entrance.url
         CfnOutput(self, "ServiceUrl", value=url, description="URL of the echo service")
         CfnOutput(self, "ClusterName", value=service.cluster.cluster_name, description="ECS cluster")
         CfnOutput(self, "ServiceName", value=service.service.service_name, description="ECS service")
+        if settings.basic_auth_secret:  # where the logins live (not their value); make verify expects a 401
+            CfnOutput(self, "BasicAuthSecret", value=settings.basic_auth_secret,
+                      description="SSM parameter or secret holding the htpasswd lines nginx asks for")
         if monitoring:
             CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn, description="SNS topic of the alarms")
         for container, log_group in task.log_groups.items():

@@ -21,6 +21,8 @@ ECHO_CONTAINER, ECHO_PORT = "echo", 8080
 NGINX_CONTAINER, NGINX_PORT = "nginx", 80
 # nginx-proxy's only writable path (services/nginx-proxy/README.md): rendered config, pid, temp files.
 NGINX_RUNTIME_DIR = "/tmp/nginx-proxy"
+# The nginx-proxy variable that holds htpasswd lines (basic_auth_secret).
+BASIC_AUTH_VARIABLE = "BASIC_AUTH_HTPASSWD"
 # Inside this repository's images, without curl: echo asks its own /healthz; nginx answers /nginx-ping itself.
 ECHO_HEALTH_COMMAND = ["CMD", "python", "-m", "echo_app.healthcheck"]
 # (busybox wget: no -T, which crashes Debian's busybox; ECS's own timeout bounds the check.)
@@ -51,7 +53,7 @@ class EchoTask(Construct):
                  log_retention_days: int, retain_logs: bool, cpu_architecture: str = "x86_64",
                  enable_exec: bool = False, app_environment: Mapping[str, str] | None = None,
                  secret_sources: Mapping[str, SecretSource] | None = None,
-                 secrets_kms_key_arn: str | None = None) -> None:
+                 secrets_kms_key_arn: str | None = None, basic_auth_source: SecretSource | None = None) -> None:
         super().__init__(scope, construct_id)
         own_images = image_source != "public"
         arm64 = cpu_architecture == "arm64"
@@ -102,6 +104,10 @@ class EchoTask(Construct):
             # with echo for the same CPU (measured with make bench: 0.57x of echo direct with 2, 1.0x with 1).
             environment={"BACKEND_HOST": backend_host, "WORKER_PROCESSES": str(max(1, cpu // 1024)),
                          "WORKER_CONNECTIONS": str(NGINX_WORKER_CONNECTIONS)},
+            # htpasswd lines: nginx-proxy writes them to its runtime volume and asks every path but the
+            # health paths for basic authentication (services/nginx-proxy/README.md).
+            secrets=AppSecrets(self, "NginxSecrets", sources={BASIC_AUTH_VARIABLE: basic_auth_source},
+                               kms_key_arn=secrets_kms_key_arn).secrets if basic_auth_source else None,
             ulimits=[NOFILE],
             logging=self._logs(NGINX_CONTAINER),
             health_check=_health_check(NGINX_HEALTH_COMMAND) if own_images else None,

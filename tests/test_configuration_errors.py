@@ -133,6 +133,14 @@ BAD_VALUES = [
     ({"secrets": "LOG_LEVEL=/echo/level", "echo_environment": "LOG_LEVEL=debug"},
      "secrets: LOG_LEVEL also in echo_environment; give each variable one source"),
     ({"secrets_kms_key_arn": "alias/echo"}, "secrets_kms_key_arn=alias/echo: must be a KMS key ARN"),
+    ({"basic_auth_secret": "echo htpasswd"},
+     "basic_auth_secret=\"echo htpasswd\": 'echo htpasswd' is neither an SSM parameter name"),
+    ({"basic_auth_secret": "arn:aws:secretsmanager:us-east-1:123:secret:htpasswd"},
+     "basic_auth_secret=arn:aws:secretsmanager:us-east-1:123:secret:htpasswd: 'arn:aws:secretsmanager:us-east-1:"
+     "123:secret:htpasswd' is not a Secrets Manager secret ARN"),
+    ({"basic_auth_secret": "/echo/htpasswd", "image_source": "public"},
+     "basic_auth_secret: needs this repository's nginx image (image_source=build or ecr)"),
+    ({"redeploy_on_secret_change": "sometimes"}, "redeploy_on_secret_change=sometimes: "),
     ({"ecr_keep_releases": "1"}, "ecr_keep_releases=1: must be greater than or equal to 2"),
 ]
 

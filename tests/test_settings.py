@@ -108,9 +108,10 @@ PATTERN_CHECKED = {
     "alarm_email": "ops@example.com", "circleci_project_id": "5f6a7b8c-0000-4000-8000-00000000ef01",
     "secrets_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/12345678-1234-1234-1234-123456789012",
     "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
+    "basic_auth_secret": "/echo/htpasswd", "image_source": "build",
 }
 # The settings some of them need beside them.
-COMPANIONS = {"circleci_org_id": ["circleci_project_id"], "domain_name": ["hosted_zone_name"],
+COMPANIONS = {"basic_auth_secret": ["image_source"], "circleci_org_id": ["circleci_project_id"], "domain_name": ["hosted_zone_name"],
               "hosted_zone_name": ["domain_name"], "certificate_arn": ["domain_name"]}
 
 

@@ -18,6 +18,7 @@ What moto lacks, and each test that needs it rewrites that one call's answer (Re
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -42,10 +43,18 @@ BOTO3_CLIENTS = verify.aws_clients  # the real one, as `make verify` runs it; us
 PAGES = {"/": (200, "Hello Docker!!\n"), "/wrong": (200, "Welcome to nginx!\n"), "/broken": (502, "Bad Gateway")}
 
 
+LOGIN = "alice:s3cret"  # what /locked accepts, as nginx does with basic_auth_secret
+
+
 class _Pages(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         status, body = PAGES.get(self.path, (404, "not found"))
+        if self.path == "/locked":
+            expected = "Basic " + base64.b64encode(LOGIN.encode()).decode()
+            status, body = (200, PAGES["/"][1]) if self.headers.get("Authorization") == expected else (401, "no")
         self.send_response(status)
+        if status == 401:
+            self.send_header("WWW-Authenticate", 'Basic realm="Restricted"')
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body.encode())
@@ -105,7 +114,7 @@ def moto_server(fake_credentials):
 
 
 def build_world(monkeypatch, url: str, *, desired: int = 1, running: int | None = None, failed_tasks: int = 0,
-                targets: int = 1, endpoint_url: str | None = None) -> dict:
+                targets: int = 1, endpoint_url: str | None = None, basic_auth: bool = False) -> dict:
     # moto reads the running and failed counts of the service's one deployment at CreateService.
     monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", str(desired if running is None else running))
     monkeypatch.setenv("MOTO_ECS_SERVICE_FAILED_TASKS", str(failed_tasks))
@@ -142,6 +151,7 @@ def build_world(monkeypatch, url: str, *, desired: int = 1, running: int | None 
         "Outputs": {
             "ServiceUrl": {"Value": url}, "ClusterName": {"Value": CLUSTER}, "ServiceName": {"Value": SERVICE},
             "EchoLogGroup": {"Value": {"Ref": "EchoLogs"}}, "NginxLogGroup": {"Value": {"Ref": "NginxLogs"}},
+            **({"BasicAuthSecret": {"Value": "/echo/htpasswd"}} if basic_auth else {}),
         },
     }
     cloudformation.create_stack(StackName=STACK, TemplateBody=json.dumps(template))
@@ -458,3 +468,34 @@ def test_blue_green_targets_in_the_alternate_group_count(aws, monkeypatch, capsy
     code, lines, _, _ = run(capsys)
     assert code == 0, lines
     assert line(lines, "target-health") == "ok target-health: 1/1 targets healthy in echo-tg, echo-green"
+
+
+def test_behind_basic_auth_without_credentials_the_check_is_that_the_door_is_shut(aws, monkeypatch, capsys, site):
+    monkeypatch.delenv("VERIFY_BASIC_AUTH", raising=False)
+    build_world(monkeypatch, f"{site}/locked", basic_auth=True)
+    code, lines, _, _ = run(capsys)
+    assert code == 0, lines
+    assert line(lines, "http").startswith(
+        f'ok http: GET {site}/locked: 401 Basic realm="Restricted" (basic_auth_secret')
+
+
+def test_behind_basic_auth_an_open_door_fails(aws, monkeypatch, capsys, site):
+    monkeypatch.delenv("VERIFY_BASIC_AUTH", raising=False)
+    build_world(monkeypatch, site, basic_auth=True)  # "/" answers 200 to anyone
+    code, lines, _, _ = run(capsys)
+    assert code == 1
+    assert line(lines, "http") == (f"FAIL http: GET {site} without credentials: HTTP 200, expected 401 with a Basic "
+                                   "challenge (the stack has basic_auth_secret)")
+
+
+@pytest.mark.parametrize(("login", "expected"), [
+    (LOGIN, "ok http: GET {site}/locked: 200 'Hello Docker!!'"),
+    ("alice:wrong", "FAIL http: GET {site}/locked: HTTP 401, expected 200 (VERIFY_BASIC_AUTH was refused)"),
+])
+def test_behind_basic_auth_verify_basic_auth_checks_the_answer_behind_the_login(aws, monkeypatch, capsys, site,
+                                                                               login, expected):
+    monkeypatch.setenv("VERIFY_BASIC_AUTH", login)
+    build_world(monkeypatch, f"{site}/locked", basic_auth=True)
+    _, lines, out, _ = run(capsys)
+    assert line(lines, "http") == expected.format(site=site)
+    assert "s3cret" not in "\n".join(lines) + out and "wrong" not in "\n".join(lines) + out

@@ -12,12 +12,21 @@
 # machine without Docker (Debian's /usr/sbin/nginx): every path is overridable
 # by environment and nothing outside NGINX_RUNTIME_DIR is written.
 # Exit status: 2 for a bad environment, 1 when the rendered config fails `nginx -t`.
+# BASIC_AUTH_HTPASSWD (a secret) is never printed: its errors name only a line
+# number, it is written only to NGINX_RUNTIME_DIR/auth/htpasswd (mode 0600), and
+# it is removed from the environment before any program (nginx included) runs.
 # See README.md beside this file for every variable and its default.
 set -eu
 
 PROG=nginx-proxy
 NL='
 '
+
+# BASIC_AUTH_HTPASSWD is a secret: from here on it lives in a shell variable that
+# is not exported, so no program this script starts (grep, tr, envsubst, nginx)
+# finds it in its environment.
+basic_auth_htpasswd=${BASIC_AUTH_HTPASSWD:-}
+unset BASIC_AUTH_HTPASSWD
 
 die() {
     # One line on stderr, whatever the value it quotes contains: line breaks and
@@ -134,6 +143,7 @@ ERROR_LOG_LEVEL=${ERROR_LOG_LEVEL:-warn}
 ACCESS_LOG=${ACCESS_LOG:-/dev/stdout}
 ACCESS_LOG_BUFFER=${ACCESS_LOG_BUFFER:-4k}
 ACCESS_LOG_FLUSH=${ACCESS_LOG_FLUSH:-1s}
+BASIC_AUTH_REALM=${BASIC_AUTH_REALM:-Restricted}
 
 check_port LISTEN_PORT
 check_value LISTEN_ADDRESS "$RE_IPV4|$RE_IPV6|\\*" "an IPv4 address, [IPv6] address or *"
@@ -175,6 +185,58 @@ check_value ERROR_LOG_LEVEL 'debug|info|notice|warn|error|crit|alert|emerg' "an 
 check_value ACCESS_LOG "off|$RE_PATH" "off or an absolute path such as /dev/stdout"
 check_value ACCESS_LOG_BUFFER "off|$RE_SIZE" "off or an nginx size such as 4k"
 check_value ACCESS_LOG_FLUSH "$RE_TIME" "an nginx time such as 1s"
+# The realm is shown by browsers and sent in WWW-Authenticate; it goes into the
+# config inside double quotes, where nginx would expand `$` and `\`.
+check_value BASIC_AUTH_REALM '[] !#%-:<-[^-z|~]{1,64}' "1-64 printable ASCII characters without \" \\ \$ ; { }"
+
+# ---- BASIC_AUTH_HTPASSWD: htpasswd lines, a secret -------------------------------
+# Every message names the line number only, never a user name or a hash. Pure
+# shell (no external command sees the value, not even in its arguments).
+# bad_htpasswd N WHAT: stop, saying what is wrong with line N.
+bad_htpasswd() {
+    die "BASIC_AUTH_HTPASSWD line $1 $2 (the value is not shown)"
+}
+htpasswd_lines=''
+if [ -n "$basic_auth_htpasswd" ]; then
+    _rest=$basic_auth_htpasswd
+    _n=0
+    _users=0
+    while [ -n "$_rest" ]; do
+        _line=${_rest%%"$NL"*}
+        case $_rest in
+            *"$NL"*) _rest=${_rest#*"$NL"} ;;
+            *) _rest='' ;;
+        esac
+        _n=$((_n + 1))
+        case $_line in
+            '#'* | '') continue ;;
+            *[![:blank:]]*) ;;
+            *) continue ;; # blanks only
+        esac
+        case $_line in
+            *:*) ;;
+            *) bad_htpasswd "$_n" "is not user:hash" ;;
+        esac
+        _user=${_line%%:*}
+        _hash=${_line#*:}
+        [ -n "$_user" ] || bad_htpasswd "$_n" "has an empty user name (expected user:hash)"
+        [ "${#_user}" -le 255 ] || bad_htpasswd "$_n" "has a user name longer than 255 characters"
+        case $_user in
+            *[[:space:][:cntrl:]]*) bad_htpasswd "$_n" "has whitespace or a control character in the user name" ;;
+        esac
+        # nginx reads user:hash[:comment]
+        [ -n "${_hash%%:*}" ] || bad_htpasswd "$_n" "has an empty hash (expected user:hash)"
+        case $_hash in
+            *[[:space:][:cntrl:]]*) bad_htpasswd "$_n" "has whitespace or a control character in the hash (a CRLF line break?)" ;;
+            '{PLAIN}'* | '{plain}'*) bad_htpasswd "$_n" "is a {PLAIN} clear-text password: use a hash, e.g. openssl passwd -apr1" ;;
+        esac
+        htpasswd_lines="$htpasswd_lines$_line$NL"
+        _users=$((_users + 1))
+    done
+    [ "$_users" -gt 0 ] || die "BASIC_AUTH_HTPASSWD has no user:hash line, only blank lines and comments (the value is not shown)"
+    unset _rest _line _user _hash
+fi
+unset basic_auth_htpasswd
 
 # nginx opens the access log by name; /dev/stdout cannot be opened when stdout is a
 # socket (systemd's journal, for one), only when it is a pipe, file or terminal.
@@ -224,13 +286,46 @@ for dir in "$NGINX_RUNTIME_DIR" "$NGINX_CONF_DIR" "$NGINX_TEMP_DIR" "$(dirname "
     fi
 done
 
+# ---- basic authentication: the htpasswd file, or none --------------------------
+# Only under the runtime dir, owner-only (umask 077: directory 0700, file 0600),
+# replaced atomically; removed when authentication is off, so an earlier run's
+# file neither lingers nor is used.
+auth_dir=$NGINX_RUNTIME_DIR/auth
+htpasswd_file=$auth_dir/htpasswd
+if [ -n "$htpasswd_lines" ]; then
+    if (umask 077 && mkdir -p "$auth_dir") && chmod 0700 "$auth_dir" && rm -f "$htpasswd_file.tmp" &&
+        (umask 077 && printf '%s' "$htpasswd_lines" >"$htpasswd_file.tmp"); then :; else
+        die "cannot write the htpasswd file under '$auth_dir'"
+    fi
+    # nginx's workers read the file at every request. Started as root, nginx runs
+    # them as its compiled-in user (nobody unless `nginx -V` says --user=), which
+    # must own the file; as any other user they run as that user already.
+    if [ "$(id -u)" = 0 ]; then
+        nginx_user=$("$NGINX_BIN" -V 2>&1 || :)
+        case $nginx_user in
+            *--user=*) nginx_user=${nginx_user#*--user=} && nginx_user=${nginx_user%%[[:space:]]*} ;;
+            *) nginx_user=nobody ;;
+        esac
+        chown "$nginx_user" "$auth_dir" "$htpasswd_file.tmp" ||
+            die "cannot give the htpasswd file under '$auth_dir' to nginx's worker user '$nginx_user'"
+    fi
+    mv -f "$htpasswd_file.tmp" "$htpasswd_file" || die "cannot write the htpasswd file under '$auth_dir'"
+    unset htpasswd_lines
+    # The client's credentials are nginx's business: not passed on to the backend.
+    NGINX_AUTH_BASIC="auth_basic \"$BASIC_AUTH_REALM\"; auth_basic_user_file $htpasswd_file; proxy_set_header Authorization \"\";"
+else
+    rm -rf "$auth_dir" || die "cannot remove the stale htpasswd file under '$auth_dir'"
+    NGINX_AUTH_BASIC='auth_basic off;'
+fi
+export NGINX_AUTH_BASIC
+
 # ---- render ------------------------------------------------------------------
 # Only these variables are substituted; every other `$name` stays for nginx.
 SUBST_VARS='BACKEND_SERVER BACKEND_MAX_FAILS BACKEND_FAIL_TIMEOUT LISTEN_ADDRESS LISTEN_PORT
 WORKER_PROCESSES WORKER_CONNECTIONS WORKER_RLIMIT_NOFILE LISTEN_BACKLOG KEEPALIVE_TIMEOUT
 UPSTREAM_KEEPALIVE UPSTREAM_KEEPALIVE_TIMEOUT CLIENT_MAX_BODY_SIZE CLIENT_HEADER_TIMEOUT CLIENT_BODY_TIMEOUT
 PROXY_CONNECT_TIMEOUT PROXY_READ_TIMEOUT PROXY_SEND_TIMEOUT HEALTHZ_TIMEOUT
-ERROR_LOG_LEVEL NGINX_ACCESS_LOG NGINX_PID_FILE NGINX_TEMP_DIR'
+ERROR_LOG_LEVEL NGINX_ACCESS_LOG NGINX_PID_FILE NGINX_TEMP_DIR NGINX_AUTH_BASIC'
 shell_format=''
 for name in $SUBST_VARS; do
     # shellcheck disable=SC2163  # export the variable whose name is in $name

@@ -12,6 +12,7 @@ from tests.synth import synthesize
 KEY = "arn:aws:kms:us-east-1:123456789012:key/12345678-1234-1234-1234-123456789012"
 PARTIAL = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db"
 COMPLETE = "arn:aws:secretsmanager:us-east-1:123456789012:secret:token-AbCdEf"
+HTPASSWD = "arn:aws:secretsmanager:us-east-1:123456789012:secret:staging/htpasswd"
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def configured(tmp_path_factory):
     return synthesize("dev", tmp_path_factory.mktemp("cdk.out-secrets"), image_source="build",
                       echo_environment="LOG_LEVEL=debug,FEATURE_X=on",
                       secrets=f"API_TOKEN=/echo/api-token,DB_PASSWORD={PARTIAL}:password,SIGNING={COMPLETE}",
-                      secrets_kms_key_arn=KEY)
+                      secrets_kms_key_arn=KEY, basic_auth_secret=HTPASSWD)
 
 
 def _statements(synth) -> list[dict]:
@@ -38,7 +39,13 @@ def test_secrets_name_their_sources_and_never_their_values(configured):
     assert ":parameter/echo/api-token" in secrets["API_TOKEN"]
     assert secrets["DB_PASSWORD"] == json.dumps(f"{PARTIAL}:password::")  # ECS's secret:json-key:stage:version
     assert secrets["SIGNING"] == json.dumps(COMPLETE)
-    assert "Secrets" not in configured.containers["nginx"]
+
+
+def test_only_nginx_gets_the_htpasswd_lines(configured):
+    nginx = {s["Name"]: s["ValueFrom"] for s in configured.containers["nginx"]["Secrets"]}
+    assert nginx == {"BASIC_AUTH_HTPASSWD": HTPASSWD}
+    assert "BASIC_AUTH_HTPASSWD" not in {s["Name"] for s in configured.containers["echo"]["Secrets"]}
+    assert "BASIC_AUTH_HTPASSWD" not in json.dumps(configured.containers["nginx"]["Environment"])
 
 
 def test_the_execution_role_reads_exactly_those_and_decrypts_with_that_key_only(configured):
@@ -50,7 +57,8 @@ def test_the_execution_role_reads_exactly_those_and_decrypts_with_that_key_only(
     ssm = [json.dumps(r) for r in by_service["ssm"]]
     assert ssm and all(":parameter/echo/api-token" in r for r in ssm)
     assert set(map(json.dumps, by_service["secretsmanager"])) == {json.dumps(f"{PARTIAL}-??????"),
-                                                                  json.dumps(COMPLETE)}
+                                                                  json.dumps(COMPLETE),
+                                                                  json.dumps(f"{HTPASSWD}-??????")}
     assert {json.dumps(r) for r in by_service["kms"]} == {json.dumps(KEY)}
     # Only ecr:GetAuthorizationToken, which has no resource-level permissions, stands on "*".
     assert [s["Action"] for s in _statements(configured) if s["Resource"] == "*"] == ["ecr:GetAuthorizationToken"]
@@ -65,6 +73,7 @@ def test_without_a_key_the_role_may_decrypt_nothing(tmp_path):
 
 def test_by_default_there_are_no_secrets_and_no_read_rights(built_images):
     assert "Secrets" not in built_images.containers["echo"]
+    assert "Secrets" not in built_images.containers["nginx"]
     actions = {a for s in _statements(built_images) for a in _list(s["Action"])}
     assert not {a for a in actions if a.startswith(("ssm:", "secretsmanager:", "kms:"))}
 
@@ -76,3 +85,23 @@ def _list(value) -> list:
 def test_cdk_nag_passes_with_secrets(configured):
     (report,) = [r for r in configured.validation_report["pluginReports"] if r["pluginName"] == "AwsSolutions"]
     assert report["violations"] == []
+
+
+def test_the_stack_says_where_the_logins_live_for_make_verify(configured):
+    outputs = configured.template().find_outputs("*")
+    assert outputs["BasicAuthSecret"]["Value"] == HTPASSWD  # the secret's ARN: a name, not its value
+
+
+def test_a_change_of_any_of_them_redeploys_the_service(configured):
+    rules = configured.template().find_resources("AWS::Events::Rule")
+    patterns = json.dumps([rule["Properties"]["EventPattern"] for rule in rules.values()])
+    for named in ("parameter/echo/api-token", COMPLETE, f"{PARTIAL}-", f"{HTPASSWD}-", '"staging/htpasswd"'):
+        assert named in patterns, named
+    (machine,) = configured.template().find_resources("AWS::StepFunctions::StateMachine").values()
+    assert "ecs:updateService" in json.dumps(machine["Properties"]["DefinitionString"])
+
+
+def test_redeploy_on_secret_change_false_builds_no_rule(tmp_path):
+    synth = synthesize("dev", tmp_path, secrets="API_TOKEN=/echo/api-token", redeploy_on_secret_change="false")
+    assert synth.template().find_resources("AWS::Events::Rule") == {}
+    assert synth.template().find_resources("AWS::StepFunctions::StateMachine") == {}
