@@ -13,6 +13,8 @@ LOCAL_PORT ?= 8000
 ECHO_PORT ?= 8080
 # More settings for one command, e.g. make local CDK_ARGS="-c desired_count=2"
 CDK_ARGS ?=
+# The values of the task's secrets for make local and make run (git-ignored; format: docs/local-aws.md).
+ENV_FILE ?= .env.local
 # Debian packages the tests and `make run` start for real: nginx (the proxy), envsubst (its templates),
 # shellcheck (lints its entrypoint), busybox and wget (the image's userland, for its health command),
 # wrk (make bench).
@@ -23,7 +25,9 @@ LOCAL_AWS_PORT ?= 4566
 # make local talks only to the local AWS: its endpoint, throwaway credentials, one region. No profile is read.
 LOCAL_AWS := env -u AWS_PROFILE AWS_ENDPOINT_URL=http://localhost:$(LOCAL_AWS_PORT) AWS_ACCESS_KEY_ID=local \
 	AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-LOCAL_TEMPLATE := cdk.out/echo-fargate-$(ENV).template.json
+# Where make local synthesizes (the tests give their own directory).
+LOCAL_CDK_OUT ?= cdk.out
+LOCAL_TEMPLATE = $(LOCAL_CDK_OUT)/echo-fargate-$(ENV).template.json
 # Every local CDK command goes through local/cdk.py: the same environment as LOCAL_AWS, settings
 # checked and the local AWS probed first, cdk.context.json left as it was, Ctrl-C as one line.
 LOCAL_CDK = $(BIN)/python -m local.cdk --aws-port $(LOCAL_AWS_PORT)
@@ -90,8 +94,13 @@ local: install  ## Deploy ENV to a local AWS (moto) with the real CDK CLI, run t
 	@# --import-existing-resources: the registry's repositories are retained and outlive make local-destroy;
 	@# deploying the registry again adopts them instead of failing on their names.
 	$(LOCAL_CDK) deploy --all $(LOCAL_CDK_ARGS) --import-existing-resources --require-approval never --no-notices \
-		--outputs-file .run/outputs-$(ENV).json
-	$(LOCAL_AWS) $(BIN)/python -m local.cloud start-task --template $(LOCAL_TEMPLATE) --port $(LOCAL_PORT) --echo-port $(ECHO_PORT)
+		--output $(LOCAL_CDK_OUT) \
+		--outputs-file $(or $(LOCAL_RUN_DIR),.run)/outputs-$(ENV).json
+	@# The task's secrets, as the ECS agent reads them: missing ones are created in the local AWS from
+	@# $(ENV_FILE) (git-ignored), changed ones updated; none of their values is printed.
+	$(LOCAL_AWS) $(BIN)/python -m local.secrets sync --template $(LOCAL_TEMPLATE) --env-file $(ENV_FILE)
+	$(LOCAL_AWS) $(BIN)/python -m local.cloud start-task --template $(LOCAL_TEMPLATE) --port $(LOCAL_PORT) \
+		--echo-port $(ECHO_PORT) --env-file $(ENV_FILE)
 	$(LOCAL_AWS) $(BIN)/python -m operate.verify --stack echo-fargate-$(ENV) --local-task-url http://127.0.0.1:$(LOCAL_PORT)
 	@echo; echo "The service answers at http://127.0.0.1:$(LOCAL_PORT)/  (make local-stop stops everything)"
 
@@ -156,7 +165,7 @@ lint: install  ## ruff over the Python code
 run: install  ## Run the task here without Docker: nginx on 127.0.0.1:LOCAL_PORT, echo on ECHO_PORT (Ctrl-C stops both)
 	$(CDK) synth -c env=$(ENV) $(CDK_ARGS) -c image_source=build -q
 	$(BIN)/python -m local.task --template cdk.out/echo-fargate-$(ENV).template.json --port $(LOCAL_PORT) \
-		--echo-port $(ECHO_PORT)
+		--echo-port $(ECHO_PORT) --env-file $(ENV_FILE)
 
 bench: install  ## wrk: echo direct vs through nginx vs nginx alone, 30 s each at 64 connections, then 2,000 clients through nginx
 	$(CDK) synth -c env=$(ENV) $(CDK_ARGS) -c image_source=build -q

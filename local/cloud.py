@@ -239,7 +239,7 @@ def start_aws(port: int) -> None:
     print(f"local AWS (moto) started, pid {process.pid}, at http://localhost:{port}")
 
 
-def start_task(template: Path, port: int, echo_port: int | None = None) -> None:
+def start_task(template: Path, port: int, echo_port: int | None = None, env_file: Path | None = None) -> None:
     ensure_run_dir()
     try:
         environments = container_environments(template)
@@ -262,7 +262,8 @@ def start_task(template: Path, port: int, echo_port: int | None = None) -> None:
                 if os.environ.get("AWS_ENDPOINT_URL") else [])
     process = _start("local-task", [sys.executable, "-m", "local.task", "--template", str(template),
                                     "--port", str(port), "--echo-port", str(echo_port),
-                                    "--runtime-dir", str(RUN_DIR / "nginx"), *shipping], port)
+                                    "--runtime-dir", str(RUN_DIR / "nginx"), *shipping,
+                                    *(["--env-file", str(env_file.resolve())] if env_file else [])], port)
 
     def ready() -> bool:
         # The task's own answer: /healthz says `ok` through nginx, and both ports belong to the runner's
@@ -337,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     task.add_argument("--template", type=Path, required=True)
     task.add_argument("--port", type=int, default=8000)
     task.add_argument("--echo-port", type=int, help="echo's port (ECHO_PORT; default: the task definition's)")
+    task.add_argument("--env-file", type=Path, help="the secrets' env file the task runner reads without a local "
+                                                     "AWS (default: the runner's, .env.local)")
     commands.add_parser("stop")
     args = parser.parse_args(argv)
 
@@ -345,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "start-aws":
             start_aws(args.port)
         elif args.command == "start-task":
-            start_task(args.template, args.port, args.echo_port)
+            start_task(args.template, args.port, args.echo_port, args.env_file)
         elif not [service for service in SERVICES if stop(service)]:
             print("nothing from make local is running")
     except LocalError as error:

@@ -6,6 +6,11 @@ synthesized task definition, read from cdk.out. Only where nginx listens differs
 machine only, not the network) on LOCAL_PORT (default 8000) instead of 0.0.0.0:80, which needs no root;
 and echo's port moves with --echo-port (ECHO_PORT).
 
+Secrets (a container's `Secrets` in the task definition) are read at each task start, replacement tasks
+included, as the ECS agent reads them: with AWS_ENDPOINT_URL (make local) from the local AWS, where
+`python -m local.secrets sync` wrote .env.local's values; without it (make run) from .env.local (--env-file),
+and no AWS is called. No value is ever printed: messages name variables and their sources only.
+
 Both containers are essential, as in the task definition: when either exits, the task stops (the other is
 stopped too) and, as the ECS service would, the runner starts a replacement task, after a delay that
 doubles with each replacement in a row (1 s up to 30 s).
@@ -33,6 +38,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from local.log_shipper import LogShipping, ShippingError, TaskLogs, pump
+from local.secrets import DEFAULT_ENV_FILE, SecretsError, resolve_task_secrets
 
 ROOT = Path(__file__).resolve().parents[1]
 ECHO_DIR = ROOT / "services" / "echo"
@@ -209,6 +215,22 @@ def container_environments(template_path: Path) -> dict[str, dict[str, str]]:
     }
 
 
+def task_environments(template_path: Path, env_file: Path = DEFAULT_ENV_FILE) -> dict[str, dict[str, str]]:
+    """Each container's environment at a task start: its plain variables and its secrets, read now as the ECS
+    agent reads them (from the local AWS with AWS_ENDPOINT_URL, else from `env_file`). A template without
+    secrets reads nothing else and calls no AWS."""
+    environments = container_environments(template_path)
+    try:
+        secrets = resolve_task_secrets(template_path, env_file)
+    except SecretsError as error:  # names and sources only, never a value
+        raise TaskError(f"secrets: {error}") from None
+    for container, values in secrets.items():
+        if both := sorted(set(values) & set(environments.get(container, {}))):
+            raise TaskError(f"container {container}: {', '.join(both)} both in Environment and Secrets")
+        environments.setdefault(container, {}).update(values)
+    return environments
+
+
 class LocalTask:
     """Starts echo, waits for it, then nginx, and stops both; usable as a context manager."""
 
@@ -263,6 +285,8 @@ class LocalTask:
     def start_nginx(self, **popen) -> subprocess.Popen:
         env = {**os.environ, **self.nginx_env, "LISTEN_PORT": str(self.listen_port),
                "LISTEN_ADDRESS": LISTEN_ADDRESS, "NGINX_RUNTIME_DIR": str(self.runtime_dir)}
+        if os.geteuid() == 0:  # workers as the runner's user: `nobody` cannot enter a runtime dir under /root
+            env["NGINX_USER"] = "root"
         self.nginx = self._popen("nginx", [str(RENDER_SCRIPT)], env=env, **popen)
         _wait_for(f"{self.url}/healthz", self.nginx, "nginx", port=self.listen_port)
         return self.nginx
@@ -367,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ship-logs-to-stack", metavar="STACK",
                         help="also send the containers' lines to this deployed stack's log groups, at the AWS "
                              "that AWS_ENDPOINT_URL names (make local's; make run has none and ships nothing)")
+    parser.add_argument("--env-file", type=Path, default=DEFAULT_ENV_FILE,
+                        help="the secrets' values for make run (no AWS_ENDPOINT_URL); with AWS_ENDPOINT_URL they "
+                             "come from the local AWS, where `python -m local.secrets sync` put them")
     args = parser.parse_args(argv)
 
     # Before anything starts: a stop request that arrives while the task is starting must still stop it.
@@ -384,9 +411,10 @@ def main(argv: list[str] | None = None) -> int:
         except ShippingError as error:  # the task runs anyway: its lines stay in this runner's log
             _log(f"log shipping off: {error}", sys.stderr)
     try:
-        environments = container_environments(args.template)
-        task = LocalTask(environments, listen_port=args.port, runtime_dir=args.runtime_dir,
-                         echo_port=args.echo_port, die_with_parent=True, log_shipping=shipping)
+        # Secrets are read at each task start, as ECS reads them: a changed value reaches the next task.
+        task = LocalTask(task_environments(args.template, args.env_file), listen_port=args.port,
+                         runtime_dir=args.runtime_dir, echo_port=args.echo_port, die_with_parent=True,
+                         log_shipping=shipping)
         check_ports({"LOCAL_PORT": task.listen_port, "ECHO_PORT": task.echo_port})
         task.start()
     except (TaskError, OSError, KeyError, ValueError) as error:
@@ -412,9 +440,10 @@ def main(argv: list[str] | None = None) -> int:
                 delay = min(delay * 2, RESTART_DELAY_MAX)
                 if stopping:
                     break
-                task = LocalTask(environments, listen_port=args.port, runtime_dir=args.runtime_dir,
-                                 echo_port=args.echo_port, die_with_parent=True, log_shipping=shipping)
                 try:
+                    task = LocalTask(task_environments(args.template, args.env_file), listen_port=args.port,
+                                     runtime_dir=args.runtime_dir, echo_port=args.echo_port, die_with_parent=True,
+                                     log_shipping=shipping)
                     task.start()
                 except Exception as error:  # keeping the task running is this loop's one job
                     task.stop()

@@ -111,8 +111,9 @@ PATTERN_CHECKED = {
     "basic_auth_secret": "/echo/htpasswd", "image_source": "build",
 }
 # The settings some of them need beside them.
-COMPANIONS = {"basic_auth_secret": ["image_source"], "circleci_org_id": ["circleci_project_id"], "domain_name": ["hosted_zone_name"],
-              "hosted_zone_name": ["domain_name"], "certificate_arn": ["domain_name"]}
+COMPANIONS = {"basic_auth_secret": ["image_source"], "circleci_org_id": ["circleci_project_id"],
+              "domain_name": ["hosted_zone_name"], "hosted_zone_name": ["domain_name"],
+              "certificate_arn": ["domain_name"]}
 
 
 @pytest.mark.parametrize("name", PATTERN_CHECKED)

@@ -286,6 +286,19 @@ for dir in "$NGINX_RUNTIME_DIR" "$NGINX_CONF_DIR" "$NGINX_TEMP_DIR" "$(dirname "
     fi
 done
 
+# ---- NGINX_USER: the workers' user when nginx starts as root ---------------------
+# Started as root, nginx runs its workers as its compiled-in user (nobody), which
+# cannot read files under a directory only root may enter (a checkout under
+# /root, pytest's temp directories): make run / make local as root name root.
+# Ignored as any other user (the image's 101): the workers are that user already.
+NGINX_USER=${NGINX_USER:-}
+NGINX_USER_DIRECTIVE=''
+if [ -n "$NGINX_USER" ]; then
+    check_value NGINX_USER '[a-z_][a-z0-9_-]{0,31}' "a user name such as nobody"
+    [ "$(id -u)" != 0 ] || NGINX_USER_DIRECTIVE="user $NGINX_USER;"
+fi
+export NGINX_USER_DIRECTIVE
+
 # ---- basic authentication: the htpasswd file, or none --------------------------
 # Only under the runtime dir, owner-only (umask 077: directory 0700, file 0600),
 # replaced atomically; removed when authentication is off, so an earlier run's
@@ -306,6 +319,7 @@ if [ -n "$htpasswd_lines" ]; then
             *--user=*) nginx_user=${nginx_user#*--user=} && nginx_user=${nginx_user%%[[:space:]]*} ;;
             *) nginx_user=nobody ;;
         esac
+        [ -z "$NGINX_USER" ] || nginx_user=$NGINX_USER
         chown "$nginx_user" "$auth_dir" "$htpasswd_file.tmp" ||
             die "cannot give the htpasswd file under '$auth_dir' to nginx's worker user '$nginx_user'"
     fi
@@ -325,7 +339,7 @@ SUBST_VARS='BACKEND_SERVER BACKEND_MAX_FAILS BACKEND_FAIL_TIMEOUT LISTEN_ADDRESS
 WORKER_PROCESSES WORKER_CONNECTIONS WORKER_RLIMIT_NOFILE LISTEN_BACKLOG KEEPALIVE_TIMEOUT
 UPSTREAM_KEEPALIVE UPSTREAM_KEEPALIVE_TIMEOUT CLIENT_MAX_BODY_SIZE CLIENT_HEADER_TIMEOUT CLIENT_BODY_TIMEOUT
 PROXY_CONNECT_TIMEOUT PROXY_READ_TIMEOUT PROXY_SEND_TIMEOUT HEALTHZ_TIMEOUT
-ERROR_LOG_LEVEL NGINX_ACCESS_LOG NGINX_PID_FILE NGINX_TEMP_DIR NGINX_AUTH_BASIC'
+ERROR_LOG_LEVEL NGINX_ACCESS_LOG NGINX_PID_FILE NGINX_TEMP_DIR NGINX_AUTH_BASIC NGINX_USER_DIRECTIVE'
 shell_format=''
 for name in $SUBST_VARS; do
     # shellcheck disable=SC2163  # export the variable whose name is in $name

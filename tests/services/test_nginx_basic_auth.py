@@ -275,6 +275,27 @@ def test_a_restart_without_the_secret_removes_the_file_and_authentication(
             stop_proxy(again)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="NGINX_USER only matters when nginx starts as root")
+def test_nginx_user_lets_root_workers_read_a_file_nobody_could_reach(
+    tmp_path: Path, backend: StubServer, alice: User
+) -> None:
+    # pytest's tmp_path is under a 0700 root directory, as a checkout under /root is: as `nobody` (nginx's
+    # default worker user under root) the workers cannot open the htpasswd file and answer 500.
+    knobs = {"BACKEND_HOST": f"127.0.0.1:{backend.server_port}", "BASIC_AUTH_HTPASSWD": alice.line}
+    for user, status in (("", 500), ("root", 200)):
+        proxy = start_proxy(tmp_path / f"rt-{user or 'default'}", NGINX_USER=user, **knobs)
+        try:
+            assert get(proxy.port, "/", {"Authorization": alice.authorization}).status == status, user
+        finally:
+            stop_proxy(proxy)
+
+
+def test_a_bad_nginx_user_is_refused(runtime: Path) -> None:
+    result = run_script(proxy_env(runtime, BACKEND_HOST="127.0.0.1:8080", NGINX_USER="root;evil"), "check")
+    assert result.returncode == 2
+    assert "NGINX_USER='root;evil' is invalid: expected a user name" in result.stderr
+
+
 # ---- 5: nginx's environment ----------------------------------------------------------
 
 
