@@ -2,6 +2,10 @@
 of AdministratorAccess, and a permissions boundary for every role the app's stacks create."""
 
 import os
+from pathlib import Path
 
-# jsii prints a banner about Node 20 on every start, before any import of aws_cdk; silenced as the Makefile does.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# Before any import of aws_cdk (which starts jsii).
+# jsii starts `node` from PATH: the one package.json pins (npm ci puts it in node_modules/.bin), as under make.
+_PINNED_NODE_BIN = Path(__file__).resolve().parents[1] / "node_modules" / ".bin"
+if (_PINNED_NODE_BIN / "node").exists():
+    os.environ["PATH"] = os.pathsep.join([str(_PINNED_NODE_BIN), os.environ.get("PATH", "")])

@@ -66,6 +66,8 @@ def check_settings(args: list[str]) -> str | None:
 
 def local_aws_environment(port: int) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    # The CLI and the app's jsii run on the Node package.json pins, which npm ci puts beside the CLI.
+    env["PATH"] = os.pathsep.join([str(CDK.parent), env.get("PATH", "")])
     env.update(AWS_ENDPOINT_URL=f"http://localhost:{port}", AWS_ACCESS_KEY_ID="local",
                AWS_SECRET_ACCESS_KEY="local", AWS_REGION=REGION, AWS_DEFAULT_REGION=REGION,
                AWS_EC2_METADATA_DISABLED="true")

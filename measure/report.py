@@ -26,8 +26,10 @@ from typing import Any
 
 from measure.prices import HOURS_PER_MONTH, PRICES, Prices
 
-# jsii prints a banner about Node 20 on every start; the Makefile silences it the same way.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# jsii starts `node` from PATH: the one package.json pins (npm ci puts it in node_modules/.bin), as under make.
+_PINNED_NODE_BIN = Path(__file__).resolve().parents[1] / "node_modules" / ".bin"
+if (_PINNED_NODE_BIN / "node").exists():
+    os.environ["PATH"] = os.pathsep.join([str(_PINNED_NODE_BIN), os.environ.get("PATH", "")])
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_GOAL_DOLLARS = 36.0

@@ -32,7 +32,8 @@ app.synth()
 
 
 def _timed_synth(app_dir: Path, outdir: Path, *context: str) -> float:
-    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    # The CLI and the app's jsii run on the Node package.json pins, which npm ci puts beside the CLI.
+    env = {**os.environ, "PATH": os.pathsep.join([str(CDK.parent), os.environ.get("PATH", "")])}
     command = [str(CDK), "synth", "-q", "--no-notices", "--output", str(outdir), *context]
     start = time.perf_counter()
     result = subprocess.run(command, cwd=app_dir, env=env, capture_output=True, text=True, timeout=600)

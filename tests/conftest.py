@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import tempfile
+from pathlib import Path
+
 import pytest
 
-from tests.synth import CERTIFICATE_ARN, ENVIRONMENTS, IMAGE_TAG, Synthesized, synthesize
+from tests.synth import CERTIFICATE_ARN, ENVIRONMENTS, IMAGE_TAG, ROOT, Synthesized, synthesize
+
+# The CDK CLI caches lookups in this checkout's cdk.context.json, and local.cdk (and the tests) put the file back
+# as they found it: two CLI runs at once in two pytest-xdist workers would each restore the other's state.
+_CHECKOUT = hashlib.sha1(str(ROOT).encode()).hexdigest()[:12]
+_CLI_LOCK = Path(tempfile.gettempdir()) / f"echo-fargate-cdk-cli-{_CHECKOUT}.lock"
+
+
+@pytest.fixture
+def one_cdk_cli_at_a_time():
+    """Held for a whole test by every test that runs the CDK CLI against an account (the local AWS's)."""
+    with _CLI_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# jsii prints a banner about Node 20 on every start; the Makefile silences it the same way.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# jsii starts `node` from PATH: the one package.json pins (npm ci puts it in node_modules/.bin), as under make.
+# (One statement that only changes os.environ, so the imports below still count as at the top of the file.)
+os.environ["PATH"] = os.pathsep.join([
+    *(str(bin_dir) for bin_dir in [Path(__file__).resolve().parents[1] / "node_modules" / ".bin"]
+      if (bin_dir / "node").exists()),
+    os.environ.get("PATH", ""),
+])
 # As the CDK CLI does from the AWS configuration: a region, no account (so no lookups are needed).
 os.environ.setdefault("CDK_DEFAULT_REGION", "us-east-1")
 

@@ -316,7 +316,7 @@ def test_the_caches_are_keyed_on_the_lock_files(config):
     assert set(saved) == {".venv", "node_modules"}
     assert sorted(restored) == sorted([[key] for key in saved.values()]), "exact keys, no stale fallback"
     checksummed = {name: set(re.findall(r'checksum "([^"]+)"', key)) for name, key in saved.items()}
-    assert checksummed[".venv"] == {"requirements.lock", "/tmp/python-version"}
+    assert checksummed[".venv"] == {"requirements.lock", "requirements-uv.lock", "/tmp/python-version"}
     assert checksummed["node_modules"] == {"package.json", "package-lock.json"}
     assert all((ROOT / name).is_file() for names in checksummed.values() for name in names if name[0] != "/")
 
@@ -350,8 +350,13 @@ def test_no_job_that_holds_aws_credentials_runs_cached_dependencies(config, work
 
 def test_make_installs_python_packages_from_hashes_and_node_packages_from_the_lock():
     makefile = (ROOT / "Makefile").read_text()
+    # uv by pip from its own hashes, then everything else by uv from the lock's hashes.
     (pip_line,) = [line for line in makefile.splitlines() if "pip install" in line and "-r " in line]
-    assert "--require-hashes" in pip_line and "-r requirements.lock" in pip_line
+    assert "--require-hashes" in pip_line and "-r requirements-uv.lock" in pip_line
+    (uv_line,) = [line for line in makefile.splitlines() if "uv pip sync" in line]
+    assert "--require-hashes" in uv_line and uv_line.rstrip().endswith(" requirements.lock")
+    uv_pins = [line for line in (ROOT / "requirements-uv.lock").read_text().splitlines() if line.startswith("uv==")]
+    assert uv_pins and uv_pins[0].endswith("\\"), "uv pinned with hashes"
     assert "npm ci" in makefile  # package-lock.json's integrity hashes
     lock = (ROOT / "requirements.lock").read_text()
     pins = [line for line in lock.splitlines() if line and not line.startswith((" ", "#"))]
@@ -414,3 +419,24 @@ def test_the_pipelines_prod_settings_need_only_the_domain_the_setup_names(config
     domain = {"domain_name": "echo.example.com", "hosted_zone_name": "example.com"}
     assert load_settings({**context, **domain}).image_tag == "0a1b2c3d4e5f"
     assert "domain_name" in (ROOT / "docs" / "pipeline.md").read_text()
+
+
+NODE_CHOOSERS = re.compile(r"\bnvm\b|\bnodenv\b|\bvolta\b|\bfnm\b|\bn\s+\d|nodesource|setup_\d+\.x"
+                           r"|apt(-get)?\s+install[^\n]*\bnodejs\b|\bnode/install\b|circleci/node", re.IGNORECASE)
+
+
+def test_ci_chooses_no_node_of_its_own_and_runs_the_one_package_json_pins(config, text):
+    """The Node that runs cdk and jsii is package.json's (installed by npm ci, first on make's PATH), the same as on
+    a laptop: CI installs or selects no other (no nvm, no node orb, no NodeSource), and calls cdk only through make."""
+    assert "orbs" not in config
+    assert not NODE_CHOOSERS.search(text), NODE_CHOOSERS.search(text).group(0)
+    scripts = [script for job in config["jobs"] for script in commands(config, job)]
+    shell_lines = [line.strip() for script in scripts for line in script.splitlines()
+                   if line.strip() and not line.strip().startswith("#")]
+    # Any Node it prints is the pinned one, and cdk runs only under make (never npx or a global cdk).
+    assert all(re.sub(r"node_modules/\.bin/node --version", "", line).find("node ") == -1 for line in shell_lines)
+    assert not [line for line in shell_lines if re.match(r"(npx|cdk|npm)\b", line)]
+    assert "node_modules/.bin/node --version" in "\n".join(commands(config, "test"))
+    makefile = (ROOT / "Makefile").read_text()
+    assert "export PATH := $(CURDIR)/node_modules/.bin:$(PATH)" in makefile.splitlines()
+    assert "CDK := $(CURDIR)/node_modules/.bin/cdk" in makefile.splitlines()

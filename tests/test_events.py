@@ -10,17 +10,26 @@ a FAILED deployment and its events, and DescribeTasks the stop codes (tests.test
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from moto import mock_aws
 
 from operate import events
-from tests import test_verify
-from tests.test_status import NOW, start_tasks
+from tests import test_status, test_verify
+from tests.test_status import start_tasks
 from tests.test_verify import SESSION, STACK, Rewrite, build_world
 
 fake_credentials = test_verify.fake_credentials  # a fixture: no real credentials can be used
+NOW = test_status.NOW
+
+
+@pytest.fixture(autouse=True)
+def _now():
+    """One now for this test and test_status's start_tasks, which reads test_status.NOW: a copy imported once
+    went stale whenever test_status's own tests had moved it first (another order, another xdist worker)."""
+    global NOW
+    NOW = test_status.NOW = datetime.now(UTC)
 
 SERVICE_REASON = ("Resource handler returned message: \"Error occurred during operation 'ECS Deployment "
                   "Circuit Breaker was triggered'.\" (RequestToken: 1f2e, HandlerErrorCode: GeneralServiceException)")

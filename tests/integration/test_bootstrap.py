@@ -19,7 +19,7 @@ from bootstrap.execution_policy import OUTPUT
 from local.task import free_port
 from tests.synth import ROOT
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_cdk_cli_at_a_time")]
 ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's account
 
 
@@ -40,8 +40,7 @@ def local_aws(tmp_path_factory):
             time.sleep(0.2)
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
-               AWS_REGION=REGION, AWS_DEFAULT_REGION=REGION, AWS_EC2_METADATA_DISABLED="true",
-               JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20")
+               AWS_REGION=REGION, AWS_DEFAULT_REGION=REGION, AWS_EC2_METADATA_DISABLED="true")
     yield env
     server.terminate()
     server.wait(timeout=10)

@@ -17,7 +17,7 @@ import pytest
 from local.task import free_port
 from tests.synth import ROOT
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_cdk_cli_at_a_time")]
 STACK = "echo-fargate-dev"
 # As `make local` does: a make-believe CircleCI organization, so that the CI access stack deploys too.
 CI_IDS = ("-c", "circleci_org_id=00000000-0000-4000-8000-00000000c1c1",
@@ -44,7 +44,7 @@ def local_aws(tmp_path_factory):
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
                AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
-               JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20", LOCAL_RUN_DIR=str(run_dir),
+               LOCAL_RUN_DIR=str(run_dir),
                LOCAL_AWS_PORT=str(port))
     yield env
     subprocess.run([sys.executable, "-m", "local.cloud", "stop"], cwd=ROOT, env=control, timeout=60)

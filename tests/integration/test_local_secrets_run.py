@@ -18,7 +18,7 @@ from tests.integration.test_local_deploy import local_aws  # noqa: F401  (the fi
 from tests.integration.test_local_task import _get, _read_until
 from tests.synth import ROOT, synthesize
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_cdk_cli_at_a_time")]
 
 ACCOUNT = "123456789012"  # the local AWS's (moto's default) account
 PARTIAL = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:db"
