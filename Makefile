@@ -166,14 +166,15 @@ local-events: install  ## make events against the local AWS
 verify: install  ## Check a deployed ENV: ECS service, targets, and the URL (real AWS; uses your credentials)
 	$(BIN)/python -m operate.verify --stack echo-fargate-$(ENV)
 
-# One pytest-xdist worker per core, each test file whole in one worker (its module fixtures built once).
+# One pytest-xdist worker per core; each test file whole in one worker (its module fixtures built once), the CDK
+# CLI tests together in one, first (tests/conftest.py).
 PYTEST_WORKERS ?= auto
 test: install  ## Run the whole test suite, integration tests included, on every core
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test-fast: install  ## The suite without the integration tests
-	$(BIN)/pytest -m "not integration" -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -m "not integration" -n $(PYTEST_WORKERS) --dist loadgroup
 
 lint: install  ## ruff over the Python code
 	$(BIN)/ruff check .

@@ -17,9 +17,10 @@ import pytest
 
 from bootstrap.execution_policy import OUTPUT
 from local.task import free_port
+from tests.cdk_cli import CDK_CLI_MARKS
 from tests.synth import ROOT
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_cdk_cli_at_a_time")]
+pytestmark = CDK_CLI_MARKS
 ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's account
 
 

@@ -6,11 +6,10 @@ import json
 import os
 import subprocess
 
-import pytest
-
+from tests.cdk_cli import CDK_CLI_MARKS
 from tests.synth import REQUIRED_INPUTS, ROOT
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_cdk_cli_at_a_time")]
+pytestmark = CDK_CLI_MARKS
 
 
 def _cdk(*args: str, outdir) -> subprocess.CompletedProcess:

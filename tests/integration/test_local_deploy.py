@@ -15,9 +15,10 @@ import boto3
 import pytest
 
 from local.task import free_port
+from tests.cdk_cli import CDK_CLI_MARKS
 from tests.synth import ROOT
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_cdk_cli_at_a_time")]
+pytestmark = CDK_CLI_MARKS
 STACK = "echo-fargate-dev"
 # As `make local` does: a make-believe CircleCI organization, so that the CI access stack deploys too.
 CI_IDS = ("-c", "circleci_org_id=00000000-0000-4000-8000-00000000c1c1",

@@ -12,14 +12,13 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-import pytest
-
 from local.task import free_port
+from tests.cdk_cli import CDK_CLI_MARKS
 from tests.integration import test_local_deploy as deploy
 from tests.integration.test_local_deploy import CI_IDS, STACK, _cdk, _local_cdk
 from tests.synth import ROOT
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_cdk_cli_at_a_time")]
+pytestmark = CDK_CLI_MARKS
 # test_local_deploy's fixtures: a local AWS as make local starts it, and cdk.context.json left as found.
 local_aws, untouched_context_cache = deploy.local_aws, deploy.untouched_context_cache
 SHIP_WAIT = 30  # the shipper sends every second; the local AWS answers in milliseconds

@@ -14,11 +14,12 @@ import sys
 import pytest
 
 from local.task import LocalTask, free_port, listening_pids, task_environments
+from tests.cdk_cli import CDK_CLI_MARKS
 from tests.integration.test_local_deploy import local_aws  # noqa: F401  (the fixture: moto's server on a free port)
 from tests.integration.test_local_task import _get, _read_until
 from tests.synth import ROOT, synthesize
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_cdk_cli_at_a_time")]
+pytestmark = CDK_CLI_MARKS
 
 ACCOUNT = "123456789012"  # the local AWS's (moto's default) account
 PARTIAL = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:db"

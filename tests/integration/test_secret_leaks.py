@@ -28,9 +28,10 @@ import boto3
 import pytest
 
 from local.task import free_port, listening_pids
+from tests.cdk_cli import CDK_CLI_MARKS
 from tests.synth import ROOT
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_cdk_cli_at_a_time")]
+pytestmark = CDK_CLI_MARKS
 ACCOUNT = "123456789012"  # moto's
 DB_SECRET = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:echo/leak-db"
 SECRETS = f"API_TOKEN=/echo/leak-token,DB_PASSWORD={DB_SECRET}:password"
