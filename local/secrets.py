@@ -164,7 +164,8 @@ def resolve(value: object, pseudo: Pseudo) -> str:
                        "AWS::Region, AWS::AccountId and AWS::URLSuffix")
 
 
-def _containers(template: Path) -> list[dict]:
+def container_definitions(template: Path) -> list[dict]:
+    """The ContainerDefinitions of the one task definition in a synthesized template (local.task's too)."""
     resources = json.loads(Path(template).read_text())["Resources"]
     tasks = [r for r in resources.values() if r["Type"] == "AWS::ECS::TaskDefinition"]
     if len(tasks) != 1:
@@ -174,13 +175,13 @@ def _containers(template: Path) -> list[dict]:
 
 def secret_names(template: Path) -> dict[str, list[str]]:
     """Container -> the names of its secret variables (only containers that have any); no AWS is called."""
-    return {c["Name"]: [s["Name"] for s in c["Secrets"]] for c in _containers(template) if c.get("Secrets")}
+    return {c["Name"]: [s["Name"] for s in c["Secrets"]] for c in container_definitions(template) if c.get("Secrets")}
 
 
 def secret_refs(template: Path, pseudo: Pseudo) -> list[SecretRef]:
     """Every secret of every container of the template's task definition, in template order."""
     refs = []
-    for container in _containers(template):
+    for container in container_definitions(template):
         for secret in container.get("Secrets", []):
             try:
                 value_from = resolve(secret["ValueFrom"], pseudo)

@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import ctypes
 import errno
-import json
 import os
 import signal
 import socket
@@ -38,7 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from local.log_shipper import LogShipping, ShippingError, TaskLogs, pump
-from local.secrets import DEFAULT_ENV_FILE, SecretsError, resolve_task_secrets
+from local.secrets import DEFAULT_ENV_FILE, SecretsError, container_definitions, resolve_task_secrets
 
 ROOT = Path(__file__).resolve().parents[1]
 ECHO_DIR = ROOT / "services" / "echo"
@@ -205,13 +204,13 @@ def _die_with_parent() -> None:
 
 def container_environments(template_path: Path) -> dict[str, dict[str, str]]:
     """Container name -> its environment variables, from the task definition in a synthesized template."""
-    resources = json.loads(template_path.read_text())["Resources"]
-    tasks = [r for r in resources.values() if r["Type"] == "AWS::ECS::TaskDefinition"]
-    if len(tasks) != 1:
-        raise TaskError(f"{template_path}: expected one task definition, found {len(tasks)}")
+    try:
+        containers = container_definitions(template_path)
+    except SecretsError as error:  # the template's own fault, not a secret's
+        raise TaskError(str(error)) from None
     return {
         container["Name"]: {item["Name"]: item["Value"] for item in container.get("Environment", [])}
-        for container in tasks[0]["Properties"]["ContainerDefinitions"]
+        for container in containers
     }
 
 

@@ -167,21 +167,18 @@ class SecretChangeRedeploy(Construct):
         undelivered = self.dead_letter_queue.metric_approximate_number_of_messages_visible(
             period=ALARM_PERIOD, statistic="Maximum")
         alarms = {
-            "redeploy_failed": cloudwatch.Alarm(
-                self, "RedeployFailed", metric=failed, threshold=1, evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description="A secret changed but forcing a new deployment failed, so the service's tasks "
-                "still hold the old value. See the failed execution of the state machine, then run "
-                "`aws ecs update-service --force-new-deployment` for the service.",
+            "redeploy_failed": self._at_least_one(
+                "RedeployFailed", failed,
+                "A secret changed but forcing a new deployment failed, so the service's tasks still hold the old "
+                "value. See the failed execution of the state machine, then run `aws ecs update-service "
+                "--force-new-deployment` for the service.",
             ),
-            "events_undelivered": cloudwatch.Alarm(
-                self, "EventsUndelivered", metric=undelivered, threshold=1, evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description="EventBridge could not start the redeploy state machine for a secret change (the "
-                "event is in the dead-letter queue, its error in the message attributes): the service still "
-                "runs with the old value. Force a new deployment of the service, then delete the message.",
+            "events_undelivered": self._at_least_one(
+                "EventsUndelivered", undelivered,
+                "EventBridge could not start the redeploy state machine for a secret change (the event is in the "
+                "dead-letter queue, its error in the message attributes): the service still runs with the old "
+                "value. Force a new "
+                "deployment of the service, then delete the message.",
             ),
         }
         if topic:
@@ -191,6 +188,13 @@ class SecretChangeRedeploy(Construct):
                 alarm.add_alarm_action(action)
                 alarm.add_ok_action(action)
         return alarms
+
+    def _at_least_one(self, alarm_id: str, metric: cloudwatch.IMetric, description: str) -> cloudwatch.Alarm:
+        """An alarm on one occurrence in a period; no data (nothing happened) is not one."""
+        return cloudwatch.Alarm(
+            self, alarm_id, metric=metric, threshold=1, evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING, alarm_description=description)
 
 
 def _secret_pattern(*, resources: list[str], names: list[str] | None = None) -> events.EventPattern:

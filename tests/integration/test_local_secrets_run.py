@@ -78,15 +78,20 @@ def _no_values(text: str) -> None:
     assert not leaked, f"{len(leaked)} value(s) appear in the output"
 
 
+def _started_task(template, env_file, tmp_path) -> LocalTask:
+    """A task started as the runner starts one: its environments, secrets included, read now."""
+    task = LocalTask(task_environments(template, env_file), listen_port=free_port(), runtime_dir=tmp_path / "nginx",
+                     echo_port=free_port())
+    return task.start(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def test_synced_secrets_reach_echo_and_a_changed_value_the_next_task(local_aws_env, template, env_file, tmp_path):
     synced = _sync(local_aws_env, template, env_file)
     assert synced.returncode == 0, synced.stderr
     assert synced.stdout.count(": created") == 3
     _no_values(synced.stdout + synced.stderr)
 
-    task = LocalTask(task_environments(template, env_file), listen_port=free_port(), runtime_dir=tmp_path / "nginx",
-                     echo_port=free_port())
-    task.start(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    task = _started_task(template, env_file, tmp_path)
     try:
         assert _differing(task.echo.pid, VALUES) == []
         assert _get(task.listen_port, "/")[0::2] == (200, "Hello Docker!!")
@@ -100,9 +105,7 @@ def test_synced_secrets_reach_echo_and_a_changed_value_the_next_task(local_aws_e
     assert synced.stdout.count(": unchanged") == 2
     _no_values(synced.stdout + synced.stderr)
 
-    task = LocalTask(task_environments(template, env_file), listen_port=free_port(), runtime_dir=tmp_path / "nginx",
-                     echo_port=free_port())
-    task.start(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    task = _started_task(template, env_file, tmp_path)
     try:
         assert _differing(task.echo.pid, {**VALUES, "API_TOKEN": CHANGED}) == []
     finally:
