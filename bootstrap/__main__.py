@@ -3,20 +3,28 @@ its execution policies instead of AdministratorAccess and its boundary on the ex
 and region of your credentials.
 
     .venv/bin/python -m bootstrap [extra `cdk bootstrap` options, e.g. --termination-protection]
+    .venv/bin/python -m bootstrap --assembly DIR [...]   # the policy app as `python -m bootstrap.app DIR` wrote it
+
+The policy app is synthesized once (in this process's own Python, no AWS call: it names no environment) and
+both CLI commands deploy that assembly, instead of each running the app again: `make local` synthesizes it
+while the local AWS starts.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from bootstrap import app as policy_app
 from bootstrap.app import STACK
 
 ROOT = Path(__file__).resolve().parents[1]
-CDK = ["npx", "--no-install", "cdk"]
+# The pinned CLI itself (npm ci puts it there), not `npx`, which costs half a second to find it.
+CDK = [str(ROOT / "node_modules" / ".bin" / "cdk")]
 
 
 def _run(command: list[str]) -> None:
@@ -24,33 +32,38 @@ def _run(command: list[str]) -> None:
     subprocess.run(command, cwd=ROOT, check=True)
 
 
-def _policy_app(workdir: Path) -> list[str]:
-    # The policy app, in its own output directory (cdk.out belongs to the main app). `cdk bootstrap` synthesizes
-    # whatever app it is given, even with an environment named: this one, not the main app, which need not
-    # be in a state to synthesize for bootstrapping to work.
-    return ["--app", f"{sys.executable} -m bootstrap.app", "--output", str(workdir / "cdk.out")]
+def synthesize(assembly: Path) -> Path:
+    """The policy app's cloud assembly, written to `assembly` by this process."""
+    policy_app.main([str(assembly)])
+    return assembly
 
 
-def deploy_policies(workdir: Path) -> dict[str, str]:
+def deploy_policies(assembly: Path, workdir: Path) -> dict[str, str]:
     outputs = workdir / "outputs.json"
-    _run([*CDK, *_policy_app(workdir), "deploy", STACK, "--require-approval", "never", "--no-notices",
+    _run([*CDK, "--app", str(assembly), "deploy", STACK, "--require-approval", "never", "--no-notices",
           "--outputs-file", str(outputs)])
     return json.loads(outputs.read_text())[STACK]
 
 
-def bootstrap_command(workdir: Path, outputs: dict[str, str], extra: list[str]) -> list[str]:
-    # The environment the policies were made in, named: no other one can use them.
-    return [*CDK, *_policy_app(workdir), "bootstrap", outputs["Environment"], "--no-notices",
+def bootstrap_command(assembly: Path, outputs: dict[str, str], extra: list[str]) -> list[str]:
+    # The environment the policies were made in, named: no other one can use them. `cdk bootstrap` reads an
+    # app even with an environment named: this assembly, not the main app, which need not be in a state to
+    # synthesize for bootstrapping to work.
+    return [*CDK, "--app", str(assembly), "bootstrap", outputs["Environment"], "--no-notices",
             "--cloudformation-execution-policies", outputs["ExecutionPolicyArns"],
             "--custom-permissions-boundary", outputs["ExecutionRoleBoundaryName"], *extra]
 
 
 def main(argv: list[str] | None = None) -> int:
-    extra = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m bootstrap", description=__doc__.splitlines()[0])
+    parser.add_argument("--assembly", type=Path, help="the policy app already synthesized here "
+                                                      "(python -m bootstrap.app DIR)")
+    args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     try:
         with tempfile.TemporaryDirectory(prefix="bootstrap-") as workdir:
-            outputs = deploy_policies(Path(workdir))
-            _run(bootstrap_command(Path(workdir), outputs, extra))
+            assembly = args.assembly or synthesize(Path(workdir) / "cdk.out")
+            outputs = deploy_policies(assembly, Path(workdir))
+            _run(bootstrap_command(assembly, outputs, extra))
     except subprocess.CalledProcessError as error:
         print(f"make bootstrap: `{' '.join(error.cmd[:4])} ...` failed with exit status {error.returncode}",
               file=sys.stderr)

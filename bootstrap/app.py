@@ -2,6 +2,7 @@
 read from bootstrap/execution-policy.json.
 
     npx --no-install cdk --app ".venv/bin/python -m bootstrap.app" deploy echo-fargate-bootstrap-policies
+    .venv/bin/python -m bootstrap.app DIR      # the same assembly into DIR, without the CLI
 
 It deploys with your own credentials before `cdk bootstrap` exists, and is never part of the main app: the
 execution role must not be able to edit its own policies. Hence the legacy synthesizer: the CLI sends its
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -56,8 +58,10 @@ class BootstrapPolicies(cdk.Stack):
                                     description=description, policy_document=substituted(entry["document"]))
 
 
-def main() -> None:
-    app = cdk.App()
+def main(argv: list[str] | None = None) -> None:
+    """Under the CDK CLI the output directory comes from it; `python -m bootstrap.app DIR` writes to DIR."""
+    argv = sys.argv[1:] if argv is None else argv
+    app = cdk.App(outdir=argv[0]) if argv else cdk.App()
     BootstrapPolicies(app, STACK, policy=json.loads(POLICY_FILE.read_text()))
     app.synth()
 

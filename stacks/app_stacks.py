@@ -6,7 +6,6 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from settings import Settings
-from stacks.ci_access_stack import CiAccessStack
 from stacks.echo_stack import EchoServiceStack
 from stacks.permissions_boundary import apply_role_boundary
 from stacks.registry_stack import RegistryStack
@@ -30,6 +29,8 @@ def add_stacks(app: cdk.App, settings: Settings, env: cdk.Environment) -> list[c
     )
     stacks = [registry, service]
     if settings.circleci_org_id:
+        from stacks.ci_access_stack import CiAccessStack  # imported only when built (stacks/echo_stack.py says why)
+
         stacks.append(CiAccessStack(app, CI_ACCESS_STACK, settings=settings, env=env, termination_protection=True,
                                     description="CircleCI OIDC provider and the roles its pipeline may assume"))
     for stack in stacks:
