@@ -2,39 +2,19 @@
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import tempfile
-from pathlib import Path
-
 import pytest
 
-from tests.cdk_cli import CDK_CLI_GROUP
 from tests.synth import CERTIFICATE_ARN, ENVIRONMENTS, IMAGE_TAG, ROOT, Synthesized, synthesize
-
-# The CDK CLI caches lookups in this checkout's cdk.context.json, and local.cdk (and the tests) put the file back
-# as they found it: two CLI runs at once in two pytest-xdist workers would each restore the other's state.
-_CHECKOUT = hashlib.sha1(str(ROOT).encode()).hexdigest()[:12]
-_CLI_LOCK = Path(tempfile.gettempdir()) / f"echo-fargate-cdk-cli-{_CHECKOUT}.lock"
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups (--dist loadgroup)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """For make test's `--dist loadgroup`: each test file is one unit of work (its module fixtures built once),
-    except that every test of the CDK CLI files is one unit together, scheduled first: they hold the CLI lock
-    in turn anyway, so one worker runs them from the start while the others take everything else."""
+    """For make test's `--dist loadgroup`: each test file is one unit of work, its module fixtures (a local
+    AWS, a synth) built once in one worker. The integration files, the longest, are handed out first, so that
+    none of them is left to start last while the other workers idle."""
     for item in items:
-        if not any(mark.args == (CDK_CLI_GROUP,) for mark in item.iter_markers("xdist_group")):
-            item.add_marker(pytest.mark.xdist_group(item.path.relative_to(ROOT).as_posix()))
-    items.sort(key=lambda item: not any(mark.args == (CDK_CLI_GROUP,) for mark in item.iter_markers("xdist_group")))
-
-
-@pytest.fixture
-def one_cdk_cli_at_a_time():
-    """Held for a whole test by every test that runs the CDK CLI against an account (the local AWS's)."""
-    with _CLI_LOCK.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+        item.add_marker(pytest.mark.xdist_group(item.path.relative_to(ROOT).as_posix()))
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,9 @@ import pytest
 
 from bootstrap.execution_policy import OUTPUT
 from local.task import free_port
-from tests.cdk_cli import CDK_CLI_MARKS
 from tests.synth import ROOT
 
-pytestmark = CDK_CLI_MARKS
+pytestmark = pytest.mark.integration
 ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's account
 
 

@@ -6,10 +6,11 @@ import json
 import os
 import subprocess
 
-from tests.cdk_cli import CDK_CLI_MARKS
+import pytest
+
 from tests.synth import REQUIRED_INPUTS, ROOT
 
-pytestmark = CDK_CLI_MARKS
+pytestmark = pytest.mark.integration
 
 
 def _cdk(*args: str, outdir) -> subprocess.CompletedProcess:

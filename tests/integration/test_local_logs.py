@@ -12,15 +12,13 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import pytest
+
 from local.task import free_port
-from tests.cdk_cli import CDK_CLI_MARKS
-from tests.integration import test_local_deploy as deploy
-from tests.integration.test_local_deploy import CI_IDS, STACK, _cdk, _local_cdk
+from tests.integration.conftest import CI_IDS, STACK, bootstrap, local_cdk
 from tests.synth import ROOT
 
-pytestmark = CDK_CLI_MARKS
-# test_local_deploy's fixtures: a local AWS as make local starts it, and cdk.context.json left as found.
-local_aws, untouched_context_cache = deploy.local_aws, deploy.untouched_context_cache
+pytestmark = pytest.mark.integration
 SHIP_WAIT = 30  # the shipper sends every second; the local AWS answers in milliseconds
 
 
@@ -29,10 +27,10 @@ def _logs(env: dict, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-def test_make_local_ships_both_containers_lines_and_operate_logs_shows_them(local_aws, tmp_path):
+def test_make_local_ships_both_containers_lines_and_operate_logs_shows_them(local_aws, policy_assembly, tmp_path):
     env = local_aws
-    _cdk(env, tmp_path / "boot", "bootstrap")
-    deployed = _local_cdk(env, tmp_path / "out", "deploy", "--all", "--require-approval", "never", "-c", "env=dev",
+    bootstrap(env, policy_assembly)
+    deployed = local_cdk(env, tmp_path / "out", "deploy", "--all", "--require-approval", "never", "-c", "env=dev",
                           *CI_IDS)
     assert deployed.returncode == 0, deployed.stderr
     template = tmp_path / "out" / f"{STACK}.template.json"

@@ -14,12 +14,10 @@ import sys
 import pytest
 
 from local.task import LocalTask, free_port, listening_pids, task_environments
-from tests.cdk_cli import CDK_CLI_MARKS
-from tests.integration.test_local_deploy import local_aws  # noqa: F401  (the fixture: moto's server on a free port)
 from tests.integration.test_local_task import _get, _read_until
 from tests.synth import ROOT, synthesize
 
-pytestmark = CDK_CLI_MARKS
+pytestmark = pytest.mark.integration
 
 ACCOUNT = "123456789012"  # the local AWS's (moto's default) account
 PARTIAL = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:db"
@@ -44,7 +42,7 @@ def env_file(tmp_path):
 
 
 @pytest.fixture
-def local_aws_env(local_aws, monkeypatch):  # noqa: F811
+def local_aws_env(local_aws, monkeypatch):
     """This process talks to the local AWS too (LocalTask in-process), as the runner would."""
     for name in [name for name in os.environ if name.startswith("AWS_")]:
         monkeypatch.delenv(name)
@@ -112,7 +110,7 @@ def test_synced_secrets_reach_echo_and_a_changed_value_the_next_task(local_aws_e
         task.stop()
 
 
-def test_the_runners_replacement_task_reads_the_secrets_again(local_aws, template, env_file, tmp_path):  # noqa: F811
+def test_the_runners_replacement_task_reads_the_secrets_again(local_aws, template, env_file, tmp_path):
     assert _sync(local_aws, template, env_file).returncode == 0
     port, echo_port = free_port(), free_port()
     runner = subprocess.Popen(
@@ -144,7 +142,7 @@ def test_the_runners_replacement_task_reads_the_secrets_again(local_aws, templat
     _no_values("\n".join(lines))
 
 
-def test_a_secret_missing_from_the_local_aws_stops_the_runner_with_names_only(local_aws, template, tmp_path):  # noqa: F811
+def test_a_secret_missing_from_the_local_aws_stops_the_runner_with_names_only(local_aws, template, tmp_path):
     # A template that also gives nginx a secret nobody synced: the runner refuses, as ECS fails such a task.
     document = json.loads(template.read_text())
     (task,) = [r for r in document["Resources"].values() if r["Type"] == "AWS::ECS::TaskDefinition"]

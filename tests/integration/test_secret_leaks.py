@@ -19,6 +19,7 @@ import base64
 import os
 import stat
 import subprocess
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -28,10 +29,9 @@ import boto3
 import pytest
 
 from local.task import free_port, listening_pids
-from tests.cdk_cli import CDK_CLI_MARKS
 from tests.synth import ROOT
 
-pytestmark = CDK_CLI_MARKS
+pytestmark = pytest.mark.integration
 ACCOUNT = "123456789012"  # moto's
 DB_SECRET = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:echo/leak-db"
 SECRETS = f"API_TOKEN=/echo/leak-token,DB_PASSWORD={DB_SECRET}:password"
@@ -78,6 +78,18 @@ class Run:
                                 env={**os.environ, "LOCAL_RUN_DIR": str(self.run_dir)})
         self.outputs[name] = result.stdout + result.stderr
         return result
+
+    def wait_until_shipped(self, text: str, timeout: float = 30) -> None:
+        logs = boto3.client("logs", endpoint_url=f"http://localhost:{self.aws_port}", region_name="us-east-1",
+                            aws_access_key_id="local", aws_secret_access_key="local")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for group in logs.describe_log_groups()["logGroups"]:
+                events = logs.filter_log_events(logGroupName=group["logGroupName"])["events"]
+                if any(text in event["message"] for event in events):
+                    return
+            time.sleep(0.5)
+        raise AssertionError(f"no line with {text} reached the local AWS within {timeout:.0f} s")
 
     def echo_environment(self) -> dict[str, str]:
         (pid,) = listening_pids(self.echo_port)
@@ -163,6 +175,7 @@ def test_no_value_appears_anywhere_it_must_not(run):
     # The other views a user has: the service's status and its logs (shipped to the local AWS's CloudWatch).
     for _ in range(3):
         _get(f"http://127.0.0.1:{run.port}/leak-test", f"leaker:{run.values['login_password']}")
+    run.wait_until_shipped("/leak-test")  # the runner ships every second: make local-logs must find them
     assert run.make("make local-status", "local-status").returncode in (0, 1)
     logs = run.make("make local-logs", "local-logs", "SINCE=10m")
     assert logs.returncode == 0, run.outputs["make local-logs"][-2000:]
