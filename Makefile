@@ -42,7 +42,7 @@ LOCAL_CI_ARGS := -c circleci_org_id=00000000-0000-4000-8000-00000000c1c1 \
 	-c circleci_project_id=00000000-0000-4000-8000-000000000001
 LOCAL_CDK_ARGS = -c env=$(ENV) $(LOCAL_CI_ARGS) $(CDK_ARGS)
 
-.PHONY: help install system-packages lock synth diff bootstrap deploy destroy test test-fast lint run bench bench-synth clean \
+.PHONY: help install system-packages lock synth diff bootstrap deploy destroy test test-fast lint run bench bench-synth bench-first-run clean \
 	local local-diff local-destroy local-stop verify report status logs events rollback exec drift \
 	local-status local-logs local-events
 
@@ -184,6 +184,9 @@ report: install  ## Monthly cost and rolling-deploy wait per environment, beside
 
 bench-synth: install  ## Time `cdk synth` of this app against an empty CDK app (medians)
 	$(BIN)/python -m measure.synth_bench
+
+bench-first-run: install  ## Time a new user's first run: clone, then make local with empty package caches
+	$(BIN)/python -m measure.first_run
 
 clean:  ## Remove build output (keeps the virtualenv)
 	rm -rf cdk.out .pytest_cache .run
