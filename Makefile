@@ -76,7 +76,10 @@ node_modules/.installed: package.json package-lock.json
 	@[ -x node_modules/.bin/node ] || { echo "package.json pins Node for linux x64/arm64 only, not $$(uname -sm)" >&2; exit 1; }
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed system-packages  ## Install Python, npm and Debian dependencies
+# The three installs are independent: side by side, the Python packages (uv, CPU) take no longer than npm's
+# download of Node (network), and apt only runs when a package is missing.
+install:  ## Install Python, npm and Debian dependencies
+	@$(MAKE) --no-print-directory -j3 $(VENV)/.installed node_modules/.installed system-packages
 
 system-packages:  ## Install nginx, envsubst, shellcheck, busybox, wget and wrk from Debian when missing (root or sudo)
 	@missing=""; for c in $(SYSTEM_COMMANDS); do [ -x $$c ] || missing=1; done; \
@@ -103,9 +106,10 @@ deploy: install  ## Deploy ENV to your AWS account (needs credentials and make b
 destroy: install  ## Delete ENV's service stack (the shared registry and CI access stacks stay)
 	$(CDK) destroy -c env=$(ENV) $(CDK_ARGS) echo-fargate-$(ENV)
 
-local: install  ## Deploy ENV to a local AWS (moto) with the real CDK CLI, run the task, show the URL answering
+# Node (npm ci) is installed by local.up beside the local AWS's start, which needs only the Python packages.
+local: $(VENV)/.installed system-packages  ## Deploy ENV to a local AWS (moto) with the real CDK CLI, run the task, show the URL answering
 	@# The steps and their order are in local/up.py: settings first (a typo fails in a second), then the local
-	@# AWS and make bootstrap's policies, the CLI's synth and deploy, the task's secrets, the task, the verifier.
+	@# AWS beside Node's install, make bootstrap beside the CLI's synth, the deploy, the secrets, the task, verify.
 	$(BIN)/python -m local.up --env $(ENV) --aws-port $(LOCAL_AWS_PORT) --port $(LOCAL_PORT) --echo-port $(ECHO_PORT) \
 		--env-file $(ENV_FILE) --cdk-out $(LOCAL_CDK_OUT) -- $(LOCAL_CDK_ARGS)
 
