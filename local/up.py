@@ -4,11 +4,9 @@
         --env-file .env.local --cdk-out cdk.out -- -c env=dev [more -c SETTING=VALUE]
 
 1. the settings (local.cdk check, under a second: a typo must not wait for anything else)
-2. the local AWS starts (local.cloud start-aws)   |  the pinned Node and CDK CLI are installed if they are not
-                                                   (make node_modules/.installed: npm ci, network-bound)
-3. make bootstrap against the local AWS: its       |  the CDK CLI synthesizes the app into --cdk-out
-   policy app synthesized, its policies deployed,  |  (local.cdk synth; its lookups are in cdk.context.json)
-   cdk bootstrap (python -m bootstrap)             |
+2. the local AWS starts (local.cloud start-aws)   |  the bootstrap policy app is synthesized (it calls no AWS)
+3. make bootstrap's policies and cdk bootstrap     |  the CDK CLI synthesizes the app into --cdk-out
+   against the local AWS (python -m bootstrap)     |  (local.cdk synth; its lookups are in cdk.context.json)
 4. the CLI deploys that assembly, every stack (local.cdk deploy --app --cdk-out)
 5. the task's secrets into the local AWS (local.secrets sync)
 6. the task's processes on this machine (local.cloud start-task)
@@ -69,14 +67,15 @@ def plan(options: Options, run_dir: Path) -> list[list[Step]]:
     """The stages of make local; the steps of one stage run side by side."""
     aws = local_aws_environment(options.aws_port)
     local_cdk = [PYTHON, "-m", "local.cdk", "--aws-port", str(options.aws_port)]
+    policies = run_dir / "bootstrap.out"
     cdk_args = [*options.cdk_args, "--no-notices"]
     return [
         [Step("settings", [*local_cdk, "check", *options.cdk_args])],
-        # The local AWS needs only the Python packages; Node (npm ci) is what everything after it needs.
         [Step("local AWS", [PYTHON, "-m", "local.cloud", "start-aws", "--port", str(options.aws_port)]),
-         Step("Node", ["make", "--no-print-directory", "node_modules/.installed"])],
+         # No environment named in it and no AWS to ask: this synth needs nothing from the local AWS.
+         Step("policy synth", [PYTHON, "-m", "bootstrap.app", str(policies)])],
         # The same bootstrap as make bootstrap: the execution policies and the role boundary, then cdk bootstrap.
-        [Step("bootstrap", [PYTHON, "-m", "bootstrap"], aws),
+        [Step("bootstrap", [PYTHON, "-m", "bootstrap", "--assembly", str(policies)], aws),
          Step("synth", [*local_cdk, "synth", "-q", *cdk_args, "--output", str(options.cdk_out)])],
         # --import-existing-resources: the registry's repositories are retained and outlive make local-destroy;
         # deploying the registry again adopts them instead of failing on their names.

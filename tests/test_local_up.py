@@ -31,7 +31,7 @@ def _step(stages, name: str) -> up.Step:
 
 
 def test_the_settings_come_first_and_the_independent_steps_run_side_by_side(stages):
-    assert _names(stages) == [["settings"], ["local AWS", "Node"], ["bootstrap", "synth"], ["deploy"],
+    assert _names(stages) == [["settings"], ["local AWS", "policy synth"], ["bootstrap", "synth"], ["deploy"],
                               ["secrets"], ["task"], ["verify"]]
     assert _step(stages, "settings").command[-5:] == ["check", "-c", "env=dev", "-c", "desired_count=2"]
 
@@ -47,10 +47,10 @@ def test_the_cli_deploys_the_assembly_its_own_synth_wrote(stages):
         assert "-c" in command and "desired_count=2" in command  # local.cdk checks the same settings
 
 
-def test_node_is_installed_beside_the_local_aws_start_and_bootstrap_is_make_bootstraps(stages):
-    assert _step(stages, "Node").command == ["make", "--no-print-directory", "node_modules/.installed"]
-    assert _step(stages, "local AWS").command[1:] == ["-m", "local.cloud", "start-aws", "--port", "4599"]
-    assert _step(stages, "bootstrap").command == [sys.executable, "-m", "bootstrap"]
+def test_bootstrap_deploys_the_policy_assembly_synthesized_while_the_local_aws_starts(stages):
+    assert _step(stages, "policy synth").command == [sys.executable, "-m", "bootstrap.app", "/tmp/run/bootstrap.out"]
+    assert _step(stages, "policy synth").env == {}  # it needs no AWS, and gets none
+    assert _step(stages, "bootstrap").command[-3:] == ["bootstrap", "--assembly", "/tmp/run/bootstrap.out"]
 
 
 @pytest.mark.parametrize("name", ["bootstrap", "secrets", "task", "verify"])
