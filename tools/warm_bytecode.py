@@ -1,8 +1,9 @@
-"""Compiles, right after the install, the Python bytecode that the first synth and the first local AWS would
-otherwise compile themselves: the aws-cdk-lib modules that the app and the bootstrap policy app import when
+"""Compiles, right after the install, the Python bytecode that the first synths would otherwise compile
+themselves: the aws-cdk-lib modules that the app and the bootstrap policy app import when
 they are loaded (their module-level imports, followed through this repository's own modules; the constructs
-of optional features are imported only when built, stacks/echo_stack.py), jsii's runtime, and what local.aws
-imports (moto's server), and the settings (pydantic).
+of optional features are imported only when built, stacks/echo_stack.py), jsii's runtime, and the settings
+(pydantic). Not moto's: the local AWS compiles its own while the policy app is synthesized beside it, off the
+critical path, where compiling it here would put 4 s on it.
 
     .venv/bin/python -m tools.warm_bytecode      # the venv's install runs it while npm ci downloads Node
 
@@ -77,19 +78,16 @@ def _compile(path: Path) -> bool:
     return bool(compileall.compile_file(str(path), quiet=2))
 
 
-def _import_pure_python() -> None:
-    """Importing writes the bytecode of everything imported: the local AWS (moto's server) and the settings
-    (pydantic), neither of which starts jsii."""
-    for module in ("local.aws", "settings"):
-        importlib.import_module(module)
+def _import_settings() -> None:
+    importlib.import_module("settings")  # pure Python: importing writes its bytecode, pydantic's included
 
 
 def main() -> int:
     files = module_files(imported_modules(), Path(sysconfig.get_paths()["purelib"]))
     with ProcessPoolExecutor(max_workers=2) as pool:
-        pure_python = pool.submit(_import_pure_python)
+        settings = pool.submit(_import_settings)
         compiled = list(pool.map(_compile, files))
-        pure_python.result()
+        settings.result()
     return 0 if all(compiled) else 1
 
 
