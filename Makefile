@@ -53,9 +53,10 @@ help:  ## List the targets
 # installs them (3.5 s with an empty cache against pip's 112 s, measured on the build machine: docs/testing.md);
 # uv itself comes first, by pip, checked against the hashes of requirements-uv.lock.
 # The machine's own pip (22.3 or later, which can install into another environment) puts uv in a venv made
-# without pip, 4 s sooner than venv's copy of pip would; without such a pip the venv gets its own.
+# without pip, 4 s sooner than venv's own copy of pip would; without such a pip the venv gets its own.
 $(VENV)/.installed: requirements.lock requirements-uv.lock
-	@if $(PYTHON) -m pip --python $(PYTHON) --version >/dev/null 2>&1; then \
+	@if $(PYTHON) -c 'import pip, sys; sys.exit(tuple(map(int, pip.__version__.split(".")[:2])) < (22, 3))' \
+	    2>/dev/null; then \
 	  echo "$(PYTHON) -m venv --without-pip $(VENV); $(PYTHON) -m pip --python $(BIN)/python install uv"; \
 	  $(PYTHON) -m venv --without-pip $(VENV) && \
 	  $(PYTHON) -m pip --python $(BIN)/python install --quiet --require-hashes --no-deps -r requirements-uv.lock; \
