@@ -42,8 +42,8 @@ LOCAL_CI_ARGS := -c circleci_org_id=00000000-0000-4000-8000-00000000c1c1 \
 	-c circleci_project_id=00000000-0000-4000-8000-000000000001
 LOCAL_CDK_ARGS = -c env=$(ENV) $(LOCAL_CI_ARGS) $(CDK_ARGS)
 
-.PHONY: help install system-packages lock synth diff bootstrap deploy destroy test test-fast lint run bench bench-synth bench-first-run clean \
-	local local-diff local-destroy local-stop verify report status logs events rollback exec drift \
+.PHONY: help install system-packages lock synth diff bootstrap deploy deploy-fast destroy test test-fast lint run bench bench-synth bench-hotswap bench-first-run clean \
+	local local-deploy-fast local-diff local-destroy local-stop verify report status logs events rollback exec drift \
 	local-status local-logs local-events
 
 help:  ## List the targets
@@ -114,6 +114,11 @@ bootstrap: install  ## Bootstrap CDK with this repository's least-privilege exec
 deploy: install  ## Deploy ENV to your AWS account (needs credentials and make bootstrap)
 	$(CDK) deploy -c env=$(ENV) $(CDK_ARGS) --all --import-existing-resources
 
+# The inner loop of a change to the task (operate/deploy_fast.py): seconds instead of a CloudFormation deploy,
+# at the price of drift until the next make deploy; refused where allow_hotswap=false (prod's profile).
+deploy-fast: install  ## Hotswap ENV's task definition (cdk deploy --hotswap-fallback), then verify; dev only
+	$(BIN)/python -m operate.deploy_fast --env $(ENV) $(if $(CDK_ARGS),--cdk-args "$(CDK_ARGS)")
+
 destroy: install  ## Delete ENV's service stack (the shared registry and CI access stacks stay)
 	$(CDK) destroy -c env=$(ENV) $(CDK_ARGS) echo-fargate-$(ENV)
 
@@ -122,6 +127,10 @@ local: install  ## Deploy ENV to a local AWS (moto) with the real CDK CLI, run t
 	@# AWS and make bootstrap's policies, the CLI's synth and deploy, the task's secrets, the task, the verifier.
 	$(BIN)/python -m local.up --env $(ENV) --aws-port $(LOCAL_AWS_PORT) --port $(LOCAL_PORT) --echo-port $(ECHO_PORT) \
 		--env-file $(ENV_FILE) --cdk-out $(LOCAL_CDK_OUT) -- $(LOCAL_CDK_ARGS)
+
+local-deploy-fast: install  ## make deploy-fast against make local's AWS: synth, hotswap, the task restarted, verify
+	$(BIN)/python -m local.up --hotswap --env $(ENV) --aws-port $(LOCAL_AWS_PORT) --port $(LOCAL_PORT) \
+		--echo-port $(ECHO_PORT) --env-file $(ENV_FILE) --cdk-out $(LOCAL_CDK_OUT) -- $(LOCAL_CDK_ARGS)
 
 local-diff: install  ## cdk diff of ENV against the local AWS
 	$(LOCAL_CDK) diff $(LOCAL_CDK_ARGS) --no-notices
@@ -198,6 +207,9 @@ report: install  ## Monthly cost and rolling-deploy wait per environment, beside
 
 bench-synth: install  ## Time `cdk synth` of this app against an empty CDK app (medians)
 	$(BIN)/python -m measure.synth_bench
+
+bench-hotswap: install  ## Time a change of echo's environment: make local against make local-deploy-fast
+	$(BIN)/python -m measure.hotswap_bench
 
 bench-first-run: install  ## Time a new user's first run: clone, then make local with empty package caches
 	$(BIN)/python -m measure.first_run

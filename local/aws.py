@@ -30,6 +30,14 @@ and moto 5.2.5 gets wrong, fixed to match AWS. Nothing else is changed, and no t
    stack's change set deletes another's, and DescribeChangeSet then finds yet another: the CLI, which
    waits for its change set to be gone before creating the next, waits forever (a stack deployed
    again after another stack's deploy, or after `cdk destroy`, whose change sets moto keeps).
+10. ECS services: moto runs no containers, so a service's runningCount stays 0 (moto's own
+   MOTO_ECS_SERVICE_RUNNING fixes it once, for every service alike) and it never becomes stable, which is
+   what `cdk deploy --hotswap` waits for after its service update (ECS's servicesStable: one deployment,
+   runningCount = desiredCount); make local-deploy-fast would wait forever. The local AWS reports each
+   service at its steady state, its desired tasks running and its deployment completed, as a service whose
+   tasks start would be: make local runs the task on this machine. make local-status and the verifier still
+   report the running tasks, the rollout and the targets as `skip`: what the emulator says of them is not
+   a running task.
 
     .venv/bin/python -m local.aws --port 4566      # what `make local` starts
 """
@@ -48,12 +56,15 @@ from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.route_tables import RouteTable
 from moto.ecr.models import Repository, ecr_backends
+from moto.ecs.models import EC2ContainerServiceBackend, Service
 
 # moto's own versions, called by the fixes; taken before any fix is installed.
 _original_execute_change_set = CloudFormationBackend.execute_change_set
 _original_stack_parameters = Stack.stack_parameters
 _original_create_repository = Repository.create_from_cloudformation_json.__func__
 _original_create_change_set_response = CloudFormationResponse.create_change_set
+_original_create_service = EC2ContainerServiceBackend.create_service
+_original_update_service = EC2ContainerServiceBackend.update_service
 _SSM_PARAMETER_TYPE = "AWS::SSM::Parameter::Value"
 
 
@@ -196,6 +207,31 @@ def _update_termination_protection(self: CloudFormationResponse) -> ActionResult
     return ActionResult({"StackId": stack.stack_id})
 
 
+def _at_steady_state(backend: EC2ContainerServiceBackend, service: Service) -> Service:
+    """The service's desired tasks running and its deployment completed (fix 10); the cluster counts them."""
+    cluster = backend._get_cluster(service.cluster_name)
+    backend.update_cluster_resources(cluster, service.desired_count - service.running_count, task_state="RUNNING")
+    backend.update_cluster_resources(cluster, -service.pending_count, task_state="PENDING")
+    service.running_count, service.pending_count = service.desired_count, 0
+    for deployment in service.deployments:
+        deployment.update(runningCount=service.desired_count, pendingCount=0, rolloutState="COMPLETED",
+                          rolloutStateReason=f"ECS deployment {deployment['id']} completed.")
+    return service
+
+
+def _create_service(self: EC2ContainerServiceBackend, *args, **kwargs) -> Service:
+    return _at_steady_state(self, _original_create_service(self, *args, **kwargs))
+
+
+def _update_service(self: EC2ContainerServiceBackend, service_properties: dict) -> Service:
+    keeps_its_count = service_properties.get("desired_count") is None
+    service = _original_update_service(self, service_properties)
+    if keeps_its_count:  # moto took the service's running tasks off its cluster and, with no new count, left them off
+        self.update_cluster_resources(self._get_cluster(service.cluster_name), service.running_count,
+                                      task_state="RUNNING")
+    return _at_steady_state(self, service)
+
+
 _FIXES = [
     (CloudFormationBackend, "execute_change_set", _execute_change_set),
     (Stack, "stack_parameters", property(_stack_parameters)),
@@ -206,6 +242,8 @@ _FIXES = [
     (CloudFormationResponse, "delete_change_set", _delete_change_set_response),
     (CloudFormationResponse, "describe_change_set", _describe_change_set_response),
     (CloudFormationResponse, "execute_change_set", _execute_change_set_response),
+    (EC2ContainerServiceBackend, "create_service", _create_service),
+    (EC2ContainerServiceBackend, "update_service", _update_service),
 ]
 _ORIGINALS = {(owner, name): owner.__dict__.get(name) for owner, name, _ in _FIXES}
 

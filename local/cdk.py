@@ -18,8 +18,6 @@ For a cdk command it:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -34,31 +32,13 @@ CONTEXT_FILE = ROOT / "cdk.context.json"
 REGION = "us-east-1"
 
 
-def context_arguments(args: list[str]) -> dict[str, str]:
-    """The -c/--context KEY=VALUE pairs of a cdk command line."""
-    context, items = {}, iter(args)
-    for arg in items:
-        if arg in ("-c", "--context"):
-            value = next(items, "")
-        elif arg.startswith("--context="):
-            value = arg.split("=", 1)[1]
-        else:
-            continue
-        key, _, value = value.partition("=")
-        context[key] = value
-    return context
-
-
 def check_settings(args: list[str]) -> str | None:
     """The app's own validation (as app.py runs it) without synthesizing: None, or the problems."""
-    from settings import SettingsError, load_settings
+    from settings import SettingsError
+    from settings.cdk_arguments import settings_for
 
-    context = json.loads((ROOT / "cdk.json").read_text()).get("context", {})
-    if CONTEXT_FILE.exists():
-        with contextlib.suppress(OSError, ValueError):  # a broken cache: the CLI reports it itself
-            context = {**context, **json.loads(CONTEXT_FILE.read_text())}
     try:
-        load_settings({**context, **context_arguments(args)})
+        settings_for(args, ROOT)
     except SettingsError as error:
         return str(error)
     return None

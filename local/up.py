@@ -12,6 +12,11 @@
 6. the task's processes on this machine (local.cloud start-task)
 7. the verifier (operate.verify --local-task-url)
 
+With --hotswap (make local-deploy-fast, after make local): the inner loop of a change to the task, as make
+deploy-fast runs it against AWS. The settings and whether hotswap is allowed (operate.deploy_fast --check), the
+CLI's synth, `cdk deploy --hotswap-fallback` of that assembly's service stack, then steps 5 to 7: the local
+AWS is already up and bootstrapped.
+
 Each step is the same command it would be on its own. The output of steps that run side by side is shown whole
 when both have ended, in the order above; the others print as they go. The last line says what each step took.
 A step that fails ends make local with its exit status, after its side-by-side partner has ended.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -94,6 +100,23 @@ def plan(options: Options, run_dir: Path) -> list[list[Step]]:
     ]
 
 
+def plan_hotswap(options: Options, run_dir: Path) -> list[list[Step]]:
+    """make local-deploy-fast: the local twin of make deploy-fast, on a local AWS make local started."""
+    aws = local_aws_environment(options.aws_port)
+    local_cdk = [PYTHON, "-m", "local.cdk", "--aws-port", str(options.aws_port)]
+    cdk_args = [*options.cdk_args, "--no-notices"]
+    full = plan(options, run_dir)
+    return [
+        [Step("settings", [PYTHON, "-m", "operate.deploy_fast", "--check", "--env", options.env,
+                           "--cdk-args", shlex.join(options.cdk_args)])],
+        [Step("synth", [*local_cdk, "synth", "-q", *cdk_args, "--output", str(options.cdk_out)])],
+        [Step("hotswap", [*local_cdk, "deploy", "--app", str(options.cdk_out), options.stack, "--exclusively",
+                          "--hotswap-fallback", *cdk_args, "--require-approval", "never",
+                          "--outputs-file", str(run_dir / f"outputs-{options.env}.json")], aws)],
+        *full[-3:],  # the secrets, the task (restarted with the new task definition), the verifier
+    ]
+
+
 class StepFailed(Exception):
     def __init__(self, step: Step, returncode: int) -> None:
         super().__init__(f"{step.name} failed with exit status {returncode}")
@@ -163,9 +186,9 @@ def run(stages: Sequence[Sequence[Step]]) -> dict[str, float]:
     return timings
 
 
-def _timing_line(timings: Mapping[str, float]) -> str:
+def _timing_line(timings: Mapping[str, float], target: str = "make local") -> str:
     parts = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items())
-    return f"make local: ready in {sum(timings.values()):.1f} s ({parts})"
+    return f"{target}: ready in {sum(timings.values()):.1f} s ({parts})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--echo-port", type=int, default=8080, help="echo (ECHO_PORT)")
     parser.add_argument("--env-file", type=Path, default=ROOT / ".env.local")
     parser.add_argument("--cdk-out", type=Path, default=ROOT / "cdk.out")
+    parser.add_argument("--hotswap", action="store_true", help="make local-deploy-fast: synth, then "
+                        "cdk deploy --hotswap-fallback to the running local AWS, and restart the task")
     parser.add_argument("cdk_args", nargs=argparse.REMAINDER, help="-- then -c SETTING=VALUE ...")
     args = parser.parse_args(argv)
     cdk_args = args.cdk_args[1:] if args.cdk_args[:1] == ["--"] else args.cdk_args
@@ -183,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                       env_file=args.env_file, cdk_out=args.cdk_out, cdk_args=cdk_args)
     try:
         local_cloud.ensure_run_dir()
-        timings = run(plan(options, local_cloud.RUN_DIR))
+        timings = run((plan_hotswap if args.hotswap else plan)(options, local_cloud.RUN_DIR))
     except local_cloud.LocalError as error:
         print(f"make local: {error}", file=sys.stderr)
         return 1
@@ -192,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # each step said where it stopped
         return 130
     print(f"\nThe service answers at http://127.0.0.1:{options.port}/  (make local-stop stops everything)")
-    print(_timing_line(timings))
+    print(_timing_line(timings, "make local-deploy-fast" if args.hotswap else "make local"))
     return 0
 
 

@@ -326,6 +326,11 @@ class Settings(BaseModel):
     allow_http: bool = Field(
         True, description="Serve plain HTTP when no `domain_name` is given; prod refuses to unless this is `true`."
     )
+    allow_hotswap: bool = Field(
+        True, description="`make deploy-fast` may hotswap this environment's task definition (seconds instead of "
+        "a CloudFormation deploy; the stack then differs from CloudFormation's record until the next `make "
+        "deploy`); prod refuses to unless this is `true`."
+    )
     allow_public_images: bool = Field(
         True, description="Run the seed's public images (`image_source=public`: mutable tags, root, no health "
         "checks); prod refuses to unless this is `true`."

@@ -223,3 +223,39 @@ def test_a_stack_deployed_again_after_its_deletion_can_replace_its_change_set(fi
             cf.describe_change_set(StackName="app", ChangeSetName="cdk-deploy-change-set")
     else:  # one of the two is still there: the CLI would wait forever
         assert cf.describe_change_set(StackName="app", ChangeSetName="cdk-deploy-change-set")["ChangeSetName"]
+
+
+def _cluster_and_service(desired: int):
+    ecs = boto3.client("ecs")
+    ecs.create_cluster(clusterName="app")
+    family = ecs.register_task_definition(family="echo", containerDefinitions=[
+        {"name": "echo", "image": "echo:1", "memory": 128}])["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(cluster="app", serviceName="svc", taskDefinition=family, desiredCount=desired)
+    return ecs
+
+
+def test_a_service_reaches_the_steady_state_a_hotswap_waits_for(fixed):
+    ecs = _cluster_and_service(desired=2)
+    # What the CDK CLI's hotswap does after registering the new task definition, then waits on.
+    revision = ecs.register_task_definition(family="echo", containerDefinitions=[
+        {"name": "echo", "image": "echo:2", "memory": 128}])["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(cluster="app", service="svc", taskDefinition=revision, forceNewDeployment=True)
+    (service,) = ecs.describe_services(cluster="app", services=["svc"])["services"]
+    stable = len(service["deployments"]) == 1 and service["runningCount"] == service["desiredCount"]
+    if fixed:
+        assert stable and service["deployments"][0]["rolloutState"] == "COMPLETED"
+        (cluster,) = ecs.describe_clusters(clusters=["app"])["clusters"]
+        assert (cluster["runningTasksCount"], cluster["pendingTasksCount"]) == (2, 0)
+        # the waiter's own verdict, on its first look: no delay, no timeout
+        ecs.get_waiter("services_stable").wait(cluster="app", services=["svc"],
+                                               WaiterConfig={"Delay": 1, "MaxAttempts": 1})
+    else:
+        assert not stable and service["runningCount"] == 0  # servicesStable never comes: hotswap waits forever
+
+
+def test_a_new_desired_count_is_reached_too(fixed):
+    ecs = _cluster_and_service(desired=1)
+    ecs.update_service(cluster="app", service="svc", desiredCount=3)
+    (service,) = ecs.describe_services(cluster="app", services=["svc"])["services"]
+    assert service["runningCount"] == 3  # moto as released sets this one itself
+    assert service["deployments"][0]["runningCount"] == (3 if fixed else 0)
