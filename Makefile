@@ -42,7 +42,7 @@ LOCAL_CI_ARGS := -c circleci_org_id=00000000-0000-4000-8000-00000000c1c1 \
 	-c circleci_project_id=00000000-0000-4000-8000-000000000001
 LOCAL_CDK_ARGS = -c env=$(ENV) $(LOCAL_CI_ARGS) $(CDK_ARGS)
 
-.PHONY: help install system-packages lock synth diff bootstrap deploy deploy-fast destroy test test-fast lint run bench bench-synth bench-hotswap bench-first-run clean \
+.PHONY: help install system-packages lock synth diff bootstrap deploy deploy-fast destroy test test-fast lint run bench bench-synth bench-synth-profile bench-hotswap bench-first-run clean \
 	local local-deploy-fast local-diff local-destroy local-stop verify report status logs events rollback exec drift \
 	local-status local-logs local-events
 
@@ -207,6 +207,9 @@ report: install  ## Monthly cost and rolling-deploy wait per environment, beside
 
 bench-synth: install  ## Time `cdk synth` of this app against an empty CDK app (medians)
 	$(BIN)/python -m measure.synth_bench
+
+bench-synth-profile: install  ## Where a synth's time goes: this app against an empty one, phase by phase
+	$(BIN)/python -m measure.synth_profile
 
 bench-hotswap: install  ## Time a change of echo's environment: make local against make local-deploy-fast
 	$(BIN)/python -m measure.hotswap_bench
