@@ -9,3 +9,7 @@ from pathlib import Path
 _PINNED_NODE_BIN = Path(__file__).resolve().parents[1] / "node_modules" / ".bin"
 if (_PINNED_NODE_BIN / "node").exists():
     os.environ["PATH"] = os.pathsep.join([str(_PINNED_NODE_BIN), os.environ.get("PATH", "")])
+
+# The policy stack's name, here rather than in bootstrap/app.py: `python -m bootstrap --assembly` needs it
+# without importing aws_cdk, which would start jsii for nothing.
+STACK = "echo-fargate-bootstrap-policies"

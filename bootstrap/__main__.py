@@ -19,10 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bootstrap import app as policy_app
-from bootstrap.app import STACK
+from bootstrap import STACK
 
 ROOT = Path(__file__).resolve().parents[1]
+
 # The pinned CLI itself (npm ci puts it there), not `npx`, which costs half a second to find it.
 CDK = [str(ROOT / "node_modules" / ".bin" / "cdk")]
 
@@ -33,7 +33,10 @@ def _run(command: list[str]) -> None:
 
 
 def synthesize(assembly: Path) -> Path:
-    """The policy app's cloud assembly, written to `assembly` by this process."""
+    """The policy app's cloud assembly, written to `assembly` by this process. Imported here, not above: it
+    starts jsii's Node, which `--assembly` (make local's bootstrap, beside the app's synth) does without."""
+    from bootstrap import app as policy_app
+
     policy_app.main([str(assembly)])
     return assembly
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 
-STACK = "echo-fargate-bootstrap-policies"
+from bootstrap import STACK
+
 POLICY_FILE = Path(__file__).with_name("execution-policy.json")
 PLACEHOLDER = re.compile(r"\$\{AWS::[A-Za-z]+\}")
 

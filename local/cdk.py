@@ -10,8 +10,9 @@ For a cdk command it:
    what happened when it is not there, instead of letting the CLI retry for a minute;
 3. runs the pinned CDK CLI against it with throwaway credentials (no AWS_* variable of the caller's,
    so no profile or real credential, reaches the local endpoint);
-4. puts cdk.context.json back as it found it, also on failure and Ctrl-C (the CLI caches the local AWS's
-   availability zones there, which must not end up in a commit);
+4. puts cdk.context.json back as it found it, also on failure and Ctrl-C: the committed file holds the
+   local AWS's availability zones, so the CLI normally writes nothing there; anything else it looks up in
+   the local AWS is no real account's answer and must not end up in a commit;
 5. turns Ctrl-C into one line saying what state the stacks are in and what to run.
 """
 

@@ -19,7 +19,8 @@ AWS is already up and bootstrapped.
 
 Each step is the same command it would be on its own. The output of steps that run side by side is shown whole
 when both have ended, in the order above; the others print as they go. The last line says what each step took.
-A step that fails ends make local with its exit status, after its side-by-side partner has ended.
+A step that fails ends make local with its exit status and a last line naming it, after its side-by-side
+partner has been interrupted and has ended.
 """
 
 from __future__ import annotations
@@ -102,25 +103,26 @@ def plan(options: Options, run_dir: Path) -> list[list[Step]]:
 
 def plan_hotswap(options: Options, run_dir: Path) -> list[list[Step]]:
     """make local-deploy-fast: the local twin of make deploy-fast, on a local AWS make local started."""
-    aws = local_aws_environment(options.aws_port)
-    local_cdk = [PYTHON, "-m", "local.cdk", "--aws-port", str(options.aws_port)]
-    cdk_args = [*options.cdk_args, "--no-notices"]
-    full = plan(options, run_dir)
+    steps = {step.name: step for stage in plan(options, run_dir) for step in stage}
+    deploy = steps["deploy"]
+    app = deploy.command.index("--all")  # the service stack instead of every stack, hotswapped
+    hotswap = Step("hotswap", [*deploy.command[:app], options.stack, "--exclusively", "--hotswap-fallback",
+                               *deploy.command[app + 1:]], deploy.env)
     return [
         [Step("settings", [PYTHON, "-m", "operate.deploy_fast", "--check", "--env", options.env,
                            "--cdk-args", shlex.join(options.cdk_args)])],
-        [Step("synth", [*local_cdk, "synth", "-q", *cdk_args, "--output", str(options.cdk_out)])],
-        [Step("hotswap", [*local_cdk, "deploy", "--app", str(options.cdk_out), options.stack, "--exclusively",
-                          "--hotswap-fallback", *cdk_args, "--require-approval", "never",
-                          "--outputs-file", str(run_dir / f"outputs-{options.env}.json")], aws)],
-        *full[-3:],  # the secrets, the task (restarted with the new task definition), the verifier
+        [steps["synth"]],
+        [hotswap],
+        # the secrets, the task (restarted with the new task definition), the verifier
+        [steps["secrets"]], [steps["task"]], [steps["verify"]],
     ]
 
 
 class StepFailed(Exception):
     def __init__(self, step: Step, returncode: int) -> None:
-        super().__init__(f"{step.name} failed with exit status {returncode}")
-        self.returncode = returncode
+        # A step a signal ended (negative) exits as a shell reports it: 128 + the signal's number.
+        self.returncode = returncode if returncode > 0 else 128 - returncode
+        super().__init__(f"{step.name} failed (exit status {self.returncode})")
 
 
 def _environment(step: Step) -> dict[str, str]:
@@ -140,21 +142,25 @@ def _run_alone(step: Step) -> None:
 
 
 def _run_side_by_side(steps: Sequence[Step]) -> None:
-    """All at once; each one's output kept and shown whole once all have ended, in the order given."""
+    """All at once; each one's output kept and shown whole once all have ended, in the order given. When one
+    fails, the others are interrupted (SIGINT, as Ctrl-C would) and waited for; after Ctrl-C, which the
+    terminal sent to every one of them already, they are only waited for."""
     with tempfile.TemporaryDirectory(prefix="make-local-") as scratch:
         logs = [Path(scratch) / f"{index}.log" for index in range(len(steps))]
-        processes = []
-        for step, log in zip(steps, logs, strict=True):
-            with log.open("w") as out:
-                processes.append(subprocess.Popen(step.command, cwd=ROOT, env=_environment(step), stdout=out,
-                                                  stderr=subprocess.STDOUT))
+        processes: list[subprocess.Popen] = []
         try:
+            for step, log in zip(steps, logs, strict=True):
+                with log.open("w") as out:
+                    processes.append(subprocess.Popen(step.command, cwd=ROOT, env=_environment(step),
+                                                      stdout=out, stderr=subprocess.STDOUT))
             failed = _wait_for_all(processes)
+            if failed is not None:
+                for process in processes:
+                    if process.poll() is None:
+                        process.send_signal(signal.SIGINT)
         finally:
             for process in processes:
-                if process.poll() is None:  # Ctrl-C, or a failure elsewhere: let it stop, as it would alone
-                    process.send_signal(signal.SIGINT)
-                process.wait()
+                _wait_or_kill(process)
             for log in logs:
                 sys.stdout.write(log.read_text(errors="replace"))
             sys.stdout.flush()
@@ -162,8 +168,17 @@ def _run_side_by_side(steps: Sequence[Step]) -> None:
             raise StepFailed(steps[failed], processes[failed].returncode)
 
 
+def _wait_or_kill(process: subprocess.Popen, grace: float = 30) -> None:
+    """A step that does not end within `grace` seconds of being told to is killed: never a hang."""
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def _wait_for_all(processes: Sequence[subprocess.Popen]) -> int | None:
-    """Until all have ended, or one has failed (its index); the others are then stopped by the caller."""
+    """Until all have ended (None), or one has failed (its index)."""
     while True:
         for index, process in enumerate(processes):
             if process.poll() not in (None, 0):
@@ -213,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make local: {error}", file=sys.stderr)
         return 1
     except StepFailed as failure:
+        print(f"make local: {failure}", file=sys.stderr)
         return failure.returncode
     except KeyboardInterrupt:  # each step said where it stopped
         return 130

@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         local = _timed(["make", "--no-print-directory", "local", *ports], clone, env, scratch / "local.log")
         steps = TIMING_LINE.search((scratch / "local.log").read_text())
     finally:
-        subprocess.run(["make", "--no-print-directory", "local-stop", *ports], cwd=clone, env=env,
-                       capture_output=True, timeout=120)
+        if clone.is_dir():
+            subprocess.run(["make", "--no-print-directory", "local-stop", *ports], cwd=clone, env=env,
+                           capture_output=True, timeout=120)
         if not args.keep:
             shutil.rmtree(scratch, ignore_errors=True)
     total = cloned + local

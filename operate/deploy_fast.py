@@ -22,13 +22,12 @@ import sys
 from collections.abc import Callable, Sequence
 
 from operate.rollback import cdk_runner
-from operate.stack import EXIT_OK, EXIT_SETUP, EXIT_UNHEALTHY, aws_clients, run, stack_name
+from operate.stack import CDK, EXIT_OK, EXIT_SETUP, EXIT_UNHEALTHY, aws_clients, run, stack_name
 from operate.verify import Check, Verifier
 from settings import Settings, SettingsError
 from settings.cdk_arguments import settings_for
 
 PROG = "deploy-fast"
-CDK = ("npx", "--no-install", "cdk")  # the pinned CLI in node_modules, as the Makefile runs it
 
 
 def refusal(settings: Settings) -> str | None:
@@ -48,6 +47,15 @@ def checked_settings(env: str, cdk_args: Sequence[str]) -> Settings | str:
     return refusal(settings) or settings
 
 
+def stopped(env: str, cdk_args: Sequence[str]) -> bool:
+    """Says why and returns True when this deploy may not run."""
+    checked = checked_settings(env, cdk_args)
+    if isinstance(checked, str):
+        print(f"{PROG}: {checked}", file=sys.stderr)
+        return True
+    return False
+
+
 def deploy_command(env: str, cdk_args: Sequence[str], cdk: Sequence[str] = CDK) -> list[str]:
     # --exclusively: the service stack only; the shared registry and CI stacks never change in the inner loop.
     return [*cdk, "deploy", stack_name(env), "--exclusively", "--hotswap-fallback", "-c", f"env={env}", *cdk_args]
@@ -55,9 +63,7 @@ def deploy_command(env: str, cdk_args: Sequence[str], cdk: Sequence[str] = CDK) 
 
 def deploy_fast(*, env: str, cdk_args: Sequence[str], runner: Callable[[Sequence[str]], int],
                 verify: Callable[[str], list[Check]], out: Callable[[str], None] = print) -> int:
-    checked = checked_settings(env, cdk_args)
-    if isinstance(checked, str):
-        print(f"{PROG}: {checked}", file=sys.stderr)
+    if stopped(env, cdk_args):
         return EXIT_SETUP
     command = deploy_command(env, cdk_args)
     out(f"{PROG}: {shlex.join(command)}")
@@ -84,11 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         parser.error(f"argument --cdk-args: {error}")
     if args.check:
-        checked = checked_settings(args.env, cdk_args)
-        if isinstance(checked, str):
-            print(f"{PROG}: {checked}", file=sys.stderr)
-            return EXIT_SETUP
-        return EXIT_OK
+        return EXIT_SETUP if stopped(args.env, cdk_args) else EXIT_OK
 
     def command() -> int:
         clients = aws_clients(args.region, None)

@@ -27,6 +27,7 @@ from typing import Any
 from operate.releases import NotOnEcrImages, by_tag, ecr_tag, images, release_tags, running_image
 from operate.stack import (
     AWS_ERRORS,
+    CDK,
     EXIT_OK,
     EXIT_UNHEALTHY,
     SETUP_ERRORS,
@@ -43,7 +44,6 @@ from stacks.registry import REPOSITORY_NAMES
 
 PROG = "rollback"
 ROOT = Path(__file__).resolve().parents[1]
-CDK = ("npx", "--no-install", "cdk")  # the pinned CLI in node_modules, as the Makefile runs it
 
 
 class Refused(Exception):

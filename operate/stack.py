@@ -30,6 +30,8 @@ SETUP_ERRORS = (NoCredentialsError, PartialCredentialsError, NoRegionError, Prof
 AWS_ERRORS = (ClientError, BotoCoreError)
 EXIT_OK, EXIT_UNHEALTHY, EXIT_SETUP = 0, 1, 2
 STACK_PREFIX = "echo-fargate-"
+# The pinned CLI in node_modules (make puts node_modules/.bin first on PATH), in the form a user would type.
+CDK = ("npx", "--no-install", "cdk")
 
 
 class StackNotFound(Exception):

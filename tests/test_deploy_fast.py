@@ -106,9 +106,11 @@ def test_the_local_twin_checks_synthesizes_hotswaps_and_restarts_the_task(hotswa
     (check,), _, (hotswap,), *_ = hotswap_stages
     assert check.command[1:] == ["-m", "operate.deploy_fast", "--check", "--env", "dev", "--cdk-args",
                                  "-c env=dev -c echo_environment=A=1"]
+    # through local.cdk, which gives the CLI the local AWS's endpoint and throwaway credentials only
+    assert hotswap.command[1:5] == ["-m", "local.cdk", "--aws-port", "4599"]
     assert hotswap.command[5:11] == ["deploy", "--app", "/tmp/out", "echo-fargate-dev", "--exclusively",
                                      "--hotswap-fallback"]
-    assert hotswap.env["AWS_ENDPOINT_URL"] == "http://localhost:4599"
+    assert "--all" not in hotswap.command and "--require-approval" in hotswap.command
 
 
 def test_the_makefile_offers_both():

@@ -96,6 +96,20 @@ def test_a_failing_step_stops_its_partner_and_the_rest_with_its_status(capsys):
     assert "broken" in out and "must not run" not in out
 
 
+def test_a_step_ended_by_a_signal_exits_as_a_shell_says_it():
+    with pytest.raises(up.StepFailed) as failure:
+        up.run([[_python("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "killed")]])
+    assert failure.value.returncode == 128 + 9
+    assert str(failure.value) == "killed failed (exit status 137)"
+
+
+def test_make_local_names_the_step_that_failed(monkeypatch, capsys):
+    monkeypatch.setattr(up, "plan", lambda options, run_dir: [[_python("import sys; sys.exit(4)", "synth")]])
+    monkeypatch.setenv("LOCAL_RUN_DIR", "/tmp")
+    assert up.main(["--aws-port", "4599", "--", "-c", "env=dev"]) == 4
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "make local: synth failed (exit status 4)"
+
+
 def test_the_last_line_says_what_each_step_took():
     line = up._timing_line({"settings": 0.44, "local AWS + policy synth": 2.9, "deploy": 1.96})
     assert line == "make local: ready in 5.3 s (settings 0.4 s, local AWS + policy synth 2.9 s, deploy 2.0 s)"

@@ -14,9 +14,11 @@ pytestmark = pytest.mark.integration
 
 
 def _cdk(*args: str, outdir) -> subprocess.CompletedProcess:
-    # os.environ has the pinned Node first on PATH (tests.synth), as make does.
+    # os.environ has the pinned Node first on PATH (tests.synth), as make does. No AWS variable of the caller's:
+    # with credentials the CLI would name an account, look its zones up and write them to cdk.context.json.
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "CDK_DEFAULT_"))}
     command = [str(ROOT / "node_modules" / ".bin" / "cdk"), *args, "--output", str(outdir), "--no-notices"]
-    return subprocess.run(command, cwd=ROOT, env=os.environ, capture_output=True, text=True, timeout=300)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_cdk_synth_prod_writes_the_prod_stack(tmp_path):
