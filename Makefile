@@ -23,8 +23,9 @@ CDK_ARGS ?=
 ENV_FILE ?= .env.local
 # Debian packages the tests and `make run` start for real: nginx (the proxy), envsubst (its templates),
 # shellcheck (lints its entrypoint), busybox and wget (the image's userland, for its health command),
-# wrk (make bench).
-SYSTEM_PACKAGES := nginx-light gettext-base shellcheck busybox wget wrk
+# wrk (make bench). `nginx`, not `nginx-light`: from Debian 12 and Ubuntu 24.04 on that is only a metapackage.
+# The versions they need: tools/check_system.py.
+SYSTEM_PACKAGES := nginx gettext-base shellcheck busybox wget wrk
 SYSTEM_COMMANDS := /usr/sbin/nginx /usr/bin/envsubst /usr/bin/shellcheck /bin/busybox /usr/bin/wget /usr/bin/wrk
 
 LOCAL_AWS_PORT ?= 4566
@@ -39,10 +40,10 @@ LOCAL_TEMPLATE = $(LOCAL_CDK_OUT)/echo-fargate-$(ENV).template.json
 LOCAL_CDK = $(BIN)/python -m local.cdk --aws-port $(LOCAL_AWS_PORT)
 # A make-believe CircleCI organization and project, so that the CI access stack deploys locally too.
 LOCAL_CI_ARGS := -c circleci_org_id=00000000-0000-4000-8000-00000000c1c1 \
-	-c circleci_project_id=00000000-0000-4000-8000-000000000001
+	-c circleci_project_id=00000000-0000-4000-8000-000000000001 -c ci_vcs_origin=github.com/example/echo-fargate
 LOCAL_CDK_ARGS = -c env=$(ENV) $(LOCAL_CI_ARGS) $(CDK_ARGS)
 
-.PHONY: help install system-packages lock synth diff bootstrap deploy deploy-fast destroy test test-fast lint run bench bench-synth bench-synth-profile bench-hotswap bench-first-run clean \
+.PHONY: help install install-cli system-packages lock synth diff bootstrap deploy deploy-service context deploy-fast destroy test test-fast lint run bench bench-synth bench-synth-profile bench-hotswap bench-first-run clean \
 	local local-deploy-fast local-diff local-destroy local-stop verify report status logs events rollback exec drift \
 	local-status local-logs local-events
 
@@ -88,38 +89,59 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # The three installs are independent: side by side, the Python packages (uv, CPU) take no longer than npm's
-# download of Node (network), and apt only runs when a package is missing.
+# download of Node (network), and apt only runs when a package is missing. Then the Debian programs' versions.
 install:  ## Install Python, npm and Debian dependencies
 	@$(MAKE) --no-print-directory -j3 $(VENV)/.installed node_modules/.installed system-packages
+	@$(BIN)/python -m tools.check_system
 
+# What every command against AWS needs, and nothing it does not: the Python packages and the pinned CDK CLI and
+# Node. No Debian packages: a pipeline job that deploys installs no nginx.
+install-cli:  ## Install only the Python packages and the pinned CDK CLI and Node (what AWS commands need)
+	@$(MAKE) --no-print-directory -j2 $(VENV)/.installed node_modules/.installed
+
+# apt-get install waits up to 2 minutes for another apt or dpkg (a machine's unattended upgrades at boot);
+# apt-get update does not wait for its lock at all, so it is tried again.
+APT_GET = DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120
 system-packages:  ## Install nginx, envsubst, shellcheck, busybox, wget and wrk from Debian when missing (root or sudo)
 	@missing=""; for c in $(SYSTEM_COMMANDS); do [ -x $$c ] || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	  for attempt in 1 2 3 4 5 6; do $$sudo $(APT_GET) update -qq && break; sleep 10; done; \
+	  $$sudo $(APT_GET) install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	fi
 
-synth: install  ## Synthesize ENV (default dev) into cdk.out
+synth: install-cli  ## Synthesize ENV (default dev) into cdk.out
 	$(CDK) synth -c env=$(ENV) $(CDK_ARGS) -q
 	@echo "Templates for $(ENV) are in cdk.out/"
 
-diff: install  ## Show what a deploy of ENV would change in your AWS account
+diff: install-cli  ## Show what a deploy of ENV would change in your AWS account
 	$(CDK) diff -c env=$(ENV) $(CDK_ARGS)
 
-bootstrap: install  ## Bootstrap CDK with this repository's least-privilege execution policy and role boundary (your credentials)
+bootstrap: install-cli  ## Bootstrap CDK with this repository's least-privilege execution policy and role boundary (your credentials)
 	$(BIN)/python -m bootstrap $(BOOTSTRAP_ARGS)
 
 # --import-existing-resources: the registry's repositories are retained when its stack is deleted; deploying
 # it again adopts them (same names, Retain, held by no other stack) instead of failing on their names.
-deploy: install  ## Deploy ENV to your AWS account (needs credentials and make bootstrap)
+deploy: install-cli  ## Deploy ENV to your AWS account (needs credentials and make bootstrap)
 	$(CDK) deploy -c env=$(ENV) $(CDK_ARGS) --all --import-existing-resources
 
 # The inner loop of a change to the task (operate/deploy_fast.py): seconds instead of a CloudFormation deploy,
 # at the price of drift until the next make deploy; refused where allow_hotswap=false (prod's profile).
-deploy-fast: install  ## Hotswap ENV's task definition (cdk deploy --hotswap-fallback), then verify; dev only
+deploy-fast: install-cli  ## Hotswap ENV's task definition (cdk deploy --hotswap-fallback), then verify; dev only
 	$(BIN)/python -m operate.deploy_fast --env $(ENV) $(if $(CDK_ARGS),--cdk-args "$(CDK_ARGS)")
 
-destroy: install  ## Delete ENV's service stack (the shared registry and CI access stacks stay)
+# What the pipeline deploys: the service stack alone. The shared registry and CI access stacks are an
+# administrator's (make deploy): a pipeline role that could deploy the CI access stack could rewrite its own rights.
+deploy-service: install-cli  ## Deploy ENV's service stack only (the pipeline's deploy; needs make bootstrap)
+	$(CDK) deploy -c env=$(ENV) $(CDK_ARGS) echo-fargate-$(ENV) --exclusively
+
+# CDK caches what the app looks up in an account (its availability zones; a hosted zone) in cdk.context.json,
+# which is committed: the pipeline synthesizes with --no-lookups, its roles may not look anything up.
+context: install-cli  ## Record ENV's lookups in cdk.context.json with your credentials (then commit the file)
+	$(CDK) synth -c env=$(ENV) $(CDK_ARGS) -q --lookups
+	@git --no-pager diff --stat -- cdk.context.json
+
+destroy: install-cli  ## Delete ENV's service stack (the shared registry and CI access stacks stay)
 	$(CDK) destroy -c env=$(ENV) $(CDK_ARGS) echo-fargate-$(ENV)
 
 local: install  ## Deploy ENV to a local AWS (moto) with the real CDK CLI, run the task, show the URL answering
@@ -132,10 +154,11 @@ local-deploy-fast: install  ## make deploy-fast against make local's AWS: synth,
 	$(BIN)/python -m local.up --hotswap --env $(ENV) --aws-port $(LOCAL_AWS_PORT) --port $(LOCAL_PORT) \
 		--echo-port $(ECHO_PORT) --env-file $(ENV_FILE) --cdk-out $(LOCAL_CDK_OUT) -- $(LOCAL_CDK_ARGS)
 
-local-diff: install  ## cdk diff of ENV against the local AWS
-	$(LOCAL_CDK) diff $(LOCAL_CDK_ARGS) --no-notices
+# --no-lookups, as the pipeline's diff: a lookup the app needs and cdk.context.json lacks fails here first.
+local-diff: install-cli  ## cdk diff of ENV against the local AWS (with the pipeline's --no-lookups)
+	$(LOCAL_CDK) diff $(LOCAL_CDK_ARGS) --no-lookups --no-notices
 
-local-destroy: install  ## cdk destroy of ENV's stacks in the local AWS
+local-destroy: install-cli  ## cdk destroy of ENV's stacks in the local AWS
 	$(LOCAL_CDK) destroy --all $(LOCAL_CDK_ARGS) --force --no-notices
 
 local-stop:  ## Stop exactly what make local started (by pid, from .run/)
@@ -149,35 +172,35 @@ STATUS_ARGS = $(if $(JSON),--json) $(if $(WATCH),--watch)
 LOGS_ARGS = $(if $(CONTAINER),--container $(CONTAINER)) --since $(SINCE) $(if $(FILTER),--filter "$$FILTER") \
 	$(if $(FOLLOW),--follow)
 
-status: install  ## One screen: stack, service, deployments, tasks, targets, alarms, URL (exit 0 healthy, 1 not)
+status: install-cli  ## One screen: stack, service, deployments, tasks, targets, alarms, URL (exit 0 healthy, 1 not)
 	$(BIN)/python -m operate.status --env $(ENV) $(STATUS_ARGS)
 
-logs: install  ## Both containers' logs merged in time order (CONTAINER=, SINCE=10m, FILTER=, FOLLOW=1)
+logs: install-cli  ## Both containers' logs merged in time order (CONTAINER=, SINCE=10m, FILTER=, FOLLOW=1)
 	$(BIN)/python -m operate.logs --env $(ENV) $(LOGS_ARGS)
 
-events: install  ## Why the last deploy did what it did: ECS and CloudFormation events, stopped tasks' reasons
+events: install-cli  ## Why the last deploy did what it did: ECS and CloudFormation events, stopped tasks' reasons
 	$(BIN)/python -m operate.events --env $(ENV)
 
-rollback: install  ## Deploy the release before the current one (TO=TAG picks one), then verify
+rollback: install-cli  ## Deploy the release before the current one (TO=TAG picks one), then verify
 	$(BIN)/python -m operate.rollback --env $(ENV) $(if $(TO),--to $(TO)) $(if $(CDK_ARGS),--cdk-args "$(CDK_ARGS)")
 
-exec: install  ## A shell in a running task through ECS Exec (CONTAINER=nginx|echo; needs enable_exec)
+exec: install-cli  ## A shell in a running task through ECS Exec (CONTAINER=nginx|echo; needs enable_exec)
 	$(BIN)/python -m operate.exec_shell --env $(ENV) --container $(or $(CONTAINER),nginx)
 
-drift: install  ## Does the deployed stack still match its template? Names each drifted resource and property
+drift: install-cli  ## Does the deployed stack still match its template? Names each drifted resource and property
 	$(BIN)/python -m operate.drift --env $(ENV)
 
-local-status: install  ## make status against the local AWS and the local task
+local-status: install-cli  ## make status against the local AWS and the local task
 	$(LOCAL_AWS) $(BIN)/python -m operate.status --env $(ENV) --local-task-url http://127.0.0.1:$(LOCAL_PORT) \
 		$(STATUS_ARGS)
 
-local-logs: install  ## make logs against the local AWS (make local ships the task's log lines there)
+local-logs: install-cli  ## make logs against the local AWS (make local ships the task's log lines there)
 	$(LOCAL_AWS) $(BIN)/python -m operate.logs --env $(ENV) $(LOGS_ARGS)
 
-local-events: install  ## make events against the local AWS
+local-events: install-cli  ## make events against the local AWS
 	$(LOCAL_AWS) $(BIN)/python -m operate.events --env $(ENV)
 
-verify: install  ## Check a deployed ENV: ECS service, targets, and the URL (real AWS; uses your credentials)
+verify: install-cli  ## Check a deployed ENV: ECS service, targets, and the URL (real AWS; uses your credentials)
 	$(BIN)/python -m operate.verify --stack echo-fargate-$(ENV)
 
 # One pytest-xdist worker per core; each test file whole in one worker (its module fixtures built once), the CDK
@@ -190,7 +213,7 @@ test: install  ## Run the whole test suite, integration tests included, on every
 test-fast: install  ## The suite without the integration tests
 	$(BIN)/pytest -m "not integration" -n $(PYTEST_WORKERS) --dist loadgroup
 
-lint: install  ## ruff over the Python code
+lint: install-cli  ## ruff over the Python code
 	$(BIN)/ruff check .
 
 run: install  ## Run the task here without Docker: nginx on 127.0.0.1:LOCAL_PORT, echo on ECHO_PORT (Ctrl-C stops both)
@@ -202,7 +225,7 @@ bench: install  ## wrk: echo direct vs through nginx vs nginx alone, 30 s each a
 	$(CDK) synth -c env=$(ENV) $(CDK_ARGS) -c image_source=build -q
 	$(BIN)/python -m measure.bench_data_path --duration 30 --connections 64 --template $(LOCAL_TEMPLATE)
 
-report: install  ## Monthly cost and rolling-deploy wait per environment, beside the stock ecs_patterns service
+report: install-cli  ## Monthly cost and rolling-deploy wait per environment, beside the stock ecs_patterns service
 	$(BIN)/python -m measure.report
 
 bench-synth: install  ## Time `cdk synth` of this app against an empty CDK app (medians)

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from bootstrap import rules, schemas
 from bootstrap.documents import document
 from stacks.ci_access import BOOTSTRAP_QUALIFIER
+from stacks.registry import DOCKER_HUB_CACHE_PREFIX
 
 P, R, A, Q = rules.P, rules.R, rules.A, BOOTSTRAP_QUALIFIER
 
@@ -26,11 +27,15 @@ MANAGED_POLICY_ACTIONS: dict[str, list[str]] = {
 
 # Service -> the ARNs the app's role policies name, as patterns.
 BOUNDARY_ARNS: dict[str, list[str]] = {
-    # the two repositories, and CDK's asset repository for image_source=build
+    # the two repositories, CDK's asset repository for image_source=build, and the Docker Hub cache's (the CI
+    # push role pulls base images through it)
     "ecr": [f"arn:{P}:ecr:{R}:{A}:repository/echo-fargate/*",
-            f"arn:{P}:ecr:{R}:{A}:repository/cdk-{Q}-container-assets-*"],
+            f"arn:{P}:ecr:{R}:{A}:repository/cdk-{Q}-container-assets-*",
+            f"arn:{P}:ecr:{R}:{A}:repository/{DOCKER_HUB_CACHE_PREFIX}/*"],
+    # the CI deploy roles hand CDK's CloudFormation execution role to CloudFormation, no other role
+    "iam": [f"arn:{P}:iam::{A}:role/cdk-{Q}-cfn-exec-role-*"],
     "logs": [f"arn:{P}:logs:{R}:{A}:log-group:{rules.PREFIX}*"],
-    # the CI deploy role assumes CDK's bootstrap roles, nothing else
+    # the CI deploy roles assume CDK's file publishing role, no role but CDK's bootstrap ones
     "sts": [f"arn:{P}:iam::{A}:role/cdk-{Q}-*"],
     "cloudformation": [f"arn:{P}:cloudformation:{R}:{A}:stack/{rules.PREFIX}*/*",
                        f"arn:{P}:cloudformation:{R}:{A}:stack/CDKToolkit/*"],
@@ -42,8 +47,10 @@ BOUNDARY_ARNS: dict[str, list[str]] = {
     # Decrypting them with `secrets_kms_key_arn`, a key of this account (the role names that key).
     "kms": [f"arn:{P}:kms:{R}:{A}:key/*"],
     # redeploy_on_secret_change: the state machine forces a deployment of the service (service/CLUSTER/NAME,
-    # the cluster's name carries the stack's), and the rules' role starts that state machine.
-    "ecs": [f"arn:{P}:ecs:{R}:{A}:service/{rules.PREFIX}*"],
+    # the cluster's name carries the stack's), and the rules' role starts that state machine; the CI deploy
+    # roles read that service, its tasks (task/CLUSTER/ID) and, listing them, its cluster's container instances.
+    "ecs": [f"arn:{P}:ecs:{R}:{A}:service/{rules.PREFIX}*", f"arn:{P}:ecs:{R}:{A}:task/{rules.PREFIX}*",
+            f"arn:{P}:ecs:{R}:{A}:container-instance/{rules.PREFIX}*"],
     "states": [f"arn:{P}:states:{R}:{A}:stateMachine:{rules.PREFIX}*"],
     # ECS's blue/green infrastructure role shifts traffic on the load balancer, whose names are generated
     "elasticloadbalancing": ["*"],

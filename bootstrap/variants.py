@@ -34,6 +34,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "built_images": ("dev", {"image_source": "build"}),
     "ecr_images": ("prod", {**PROD, "image_source": "ecr"}),
     "with_ci": ("prod", {**PROD, "circleci_org_id": CIRCLECI_ORG, "circleci_project_id": CIRCLECI_PROJECT,
+                         "ci_vcs_origin": "github.com/acme/echo-fargate",
                          "docker_hub_secret_arn": DOCKER_HUB_SECRET}),
     "hardened": ("prod", {**PROD, "deployment_strategy": "blue_green", "bake_time_minutes": "10",
                           "image_source": "build", "cpu_architecture": "arm64", "alarm_email": "ops@example.com"}),

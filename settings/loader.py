@@ -45,10 +45,14 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
     known = set(Settings.setting_names())
     values = {key: value for key, value in {**profile, **overrides}.items() if key in known}
     values[_ENV_KEY] = env
+    settings = None
     try:
         settings = Settings(**values)
     except ValidationError as error:
         problems += _describe(error)
+    if settings is not None and (unknown := [name for name in settings.ci_environments if name not in environments]):
+        problems.append(f"ci_environments: {', '.join(unknown)} not in cdk.json's environments "
+                        f"({', '.join(environments)})")
     if problems:  # all of them at once, so one edit fixes the command line
         raise SettingsError(problems)
     return settings

@@ -38,6 +38,9 @@ _PULL_THROUGH_SECRET = re.compile(
     r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:ecr-pullthroughcache/[A-Za-z0-9/_+=.@-]+"
 )
 _BRANCH = re.compile(r"[A-Za-z0-9._/-]{1,200}")
+# CircleCI's oidc.circleci.com/vcs-origin: the repository as HOST/OWNER/NAME, e.g. github.com/acme/echo-fargate.
+_VCS_ORIGIN = re.compile(r"[a-z0-9.-]+\.[a-z]{2,}/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_ENVIRONMENT_NAME = re.compile(r"[a-z][a-z0-9-]{0,20}")
 _CERTIFICATE_ARN = re.compile(r"arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}")
 _DOMAIN = re.compile(r"(?=.{1,253}\Z)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 _KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]{36}")
@@ -170,6 +173,20 @@ def _uuid(value: str | None) -> str | None:
 _pull_through_secret = _matching(
     _PULL_THROUGH_SECRET, "must be the ARN of a Secrets Manager secret named ecr-pullthroughcache/..., "
                          "e.g. arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub")
+
+
+_vcs_origin = _matching(_VCS_ORIGIN, "must name the repository as CircleCI's OIDC token does, HOST/OWNER/NAME, e.g. "
+                                    "github.com/acme/echo-fargate")
+
+
+def _environment_names(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("must name at least one environment, e.g. 'dev,prod'")
+    if bad := [name for name in value if not _ENVIRONMENT_NAME.fullmatch(name)]:
+        raise ValueError(f"'{bad[0]}' is not an environment name (lower-case letters, digits and '-')")
+    if duplicates := sorted({name for name in value if value.count(name) > 1}):
+        raise ValueError(f"names {', '.join(duplicates)} more than once")
+    return value
 
 
 def _branch(value: str) -> str:
@@ -408,6 +425,14 @@ class Settings(BaseModel):
     ci_branch: Annotated[str, AfterValidator(_branch)] = Field(
         "main", description="The one branch whose pipeline may push images and deploy."
     )
+    ci_vcs_origin: Annotated[OptionalName, AfterValidator(_vcs_origin)] = Field(
+        None, description="The repository the pipeline builds, as CircleCI's OIDC token names it "
+        "(`github.com/OWNER/REPO`): the CI roles trust no other one. Required with `circleci_org_id`."
+    )
+    ci_environments: Annotated[
+        tuple[str, ...], BeforeValidator(_comma_separated), AfterValidator(_environment_names)
+    ] = Field(("dev", "prod"), description="The environments the pipeline deploys, in order (comma-separated): "
+              "each gets a deploy role that may deploy only its own service stack.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -454,6 +479,9 @@ class Settings(BaseModel):
                             "or ecr")
         if self.alarm_email and not self.monitoring:
             problems.append("alarm_email: needs monitoring=true (there is no alarm topic without it)")
+        if self.circleci_org_id and not self.ci_vcs_origin:
+            problems.append("ci_vcs_origin: required with circleci_org_id, so that the CI roles trust this repository "
+                            "only, e.g. -c ci_vcs_origin=github.com/OWNER/REPO")
         if self.circleci_org_id and not self.circleci_project_id:
             problems.append("circleci_project_id: required with circleci_org_id, so that only this project's "
                             "pipeline can assume the CI role")

@@ -14,8 +14,12 @@ from stacks.registry_stack import RegistryStack
 REGISTRY_STACK, CI_ACCESS_STACK = "echo-fargate-registry", "echo-fargate-ci"
 
 
+def service_stack_name(env: str) -> str:
+    return f"echo-fargate-{env}"
+
+
 def stack_name(settings: Settings) -> str:
-    return f"echo-fargate-{settings.env}"
+    return service_stack_name(settings.env)
 
 
 def add_stacks(app: cdk.App, settings: Settings, env: cdk.Environment) -> list[cdk.Stack]:
@@ -31,7 +35,9 @@ def add_stacks(app: cdk.App, settings: Settings, env: cdk.Environment) -> list[c
     if settings.circleci_org_id:
         from stacks.ci_access_stack import CiAccessStack  # imported only when built (stacks/echo_stack.py says why)
 
+        service_stacks = {name: service_stack_name(name) for name in settings.ci_environments}
         stacks.append(CiAccessStack(app, CI_ACCESS_STACK, settings=settings, env=env, termination_protection=True,
+                                    service_stacks=service_stacks, registry_stack=REGISTRY_STACK,
                                     description="CircleCI OIDC provider and the roles its pipeline may assume"))
     for stack in stacks:
         apply_role_boundary(stack)

@@ -50,6 +50,7 @@ def ecr_images(tmp_path_factory) -> Synthesized:
 
 
 CIRCLECI_ORG, CIRCLECI_PROJECT = "1b2c3d4e-0000-4000-8000-00000000abcd", "5f6a7b8c-0000-4000-8000-00000000ef01"
+VCS_ORIGIN = "github.com/acme/echo-fargate"
 DOCKER_HUB_SECRET = "arn:aws:secretsmanager:us-east-1:111111111111:secret:ecr-pullthroughcache/docker-hub-AbCdEf"
 
 
@@ -57,7 +58,8 @@ DOCKER_HUB_SECRET = "arn:aws:secretsmanager:us-east-1:111111111111:secret:ecr-pu
 def with_ci(tmp_path_factory) -> Synthesized:
     """prod with the CircleCI access stack and the Docker Hub pull-through cache."""
     return synthesize("prod", tmp_path_factory.mktemp("cdk.out-ci"), circleci_org_id=CIRCLECI_ORG,
-                      circleci_project_id=CIRCLECI_PROJECT, docker_hub_secret_arn=DOCKER_HUB_SECRET)
+                      circleci_project_id=CIRCLECI_PROJECT, ci_vcs_origin=VCS_ORIGIN,
+                      docker_hub_secret_arn=DOCKER_HUB_SECRET)
 
 
 @pytest.fixture(scope="session")

