@@ -123,6 +123,7 @@ bootstrap: install-cli  ## Bootstrap CDK with this repository's least-privilege 
 # --import-existing-resources: the registry's repositories are retained when its stack is deleted; deploying
 # it again adopts them (same names, Retain, held by no other stack) instead of failing on their names.
 deploy: install-cli  ## Deploy ENV to your AWS account (needs credentials and make bootstrap)
+	@$(BIN)/python -m operate.deploy_guard --env $(ENV) --cdk-args "$$CDK_ARGS"
 	$(CDK) deploy -c env=$(ENV) $(CDK_ARGS) --all --import-existing-resources
 
 # The inner loop of a change to the task (operate/deploy_fast.py): seconds instead of a CloudFormation deploy,
@@ -133,6 +134,7 @@ deploy-fast: install-cli  ## Hotswap ENV's task definition (cdk deploy --hotswap
 # What the pipeline deploys: the service stack alone. The shared registry and CI access stacks are an
 # administrator's (make deploy): a pipeline role that could deploy the CI access stack could rewrite its own rights.
 deploy-service: install-cli  ## Deploy ENV's service stack only (the pipeline's deploy; needs make bootstrap)
+	@$(BIN)/python -m operate.deploy_guard --env $(ENV) --cdk-args "$$CDK_ARGS"
 	$(CDK) deploy -c env=$(ENV) $(CDK_ARGS) echo-fargate-$(ENV) --exclusively
 
 # CDK caches what the app looks up in an account (its availability zones; a hosted zone) in cdk.context.json,

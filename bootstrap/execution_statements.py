@@ -75,7 +75,8 @@ def place(action: str) -> Placement | None:
         return _any(service, "accepts no resource ARN (cfn-lint's IAM catalogue)")
     if name.startswith(rules.READ_ANY) and service not in rules.READ_NAMED_SERVICES:
         return _any(service, rules.READ_ANY_REASON)
-    arns = tuple(sorted({rules.NAMED[service][t] for t in types if t in rules.NAMED[service]}))
+    named = [rules.NAMED[service][t] for t in types if t in rules.NAMED[service]]
+    arns = tuple(sorted({arn for entry in named for arn in ((entry,) if isinstance(entry, str) else entry)}))
     if not arns:
         raise Unplaced(f"{action}: acts on {types}, none of them named in rules.NAMED[{service!r}]")
     condition = _condition("StringEquals", "aws:ResourceTag/project", "echo-fargate") if service == "kms" else ()

@@ -54,6 +54,11 @@ BOUNDARY_ARNS: dict[str, list[str]] = {
     "states": [f"arn:{P}:states:{R}:{A}:stateMachine:{rules.PREFIX}*"],
     # ECS's blue/green infrastructure role shifts traffic on the load balancer, whose names are generated
     "elasticloadbalancing": ["*"],
+    # blue/green's release gate: a function in the VPC manages its network interfaces (random ids, in subnets
+    # and security groups of random ids), and ECS's hook role invokes that function (named after the stack)
+    "ec2": [f"arn:{P}:ec2:{R}:{A}:network-interface/*", f"arn:{P}:ec2:{R}:{A}:subnet/*",
+            f"arn:{P}:ec2:{R}:{A}:security-group/*"],
+    "lambda": [f"arn:{P}:lambda:{R}:{A}:function:{rules.PREFIX}*"],
 }
 
 

@@ -26,8 +26,8 @@ EXECUTION_ROLE_BOUNDARY_NAME = f"{POLICY_PREFIX}-exec-boundary-{R}"
 ROLE_BOUNDARY_NAME = f"{POLICY_PREFIX}-boundary-{R}"
 ROLE_BOUNDARY_ARN = f"arn:{P}:iam::{A}:policy/{ROLE_BOUNDARY_NAME}"
 
-# Service -> resource type (as cfn-lint's IAM catalogue names it) -> the ARNs these stacks' resources have.
-NAMED: dict[str, dict[str, str]] = {
+# Service -> resource type (as cfn-lint's IAM catalogue names it) -> the ARN (or ARNs) these stacks' resources have.
+NAMED: dict[str, dict[str, str | tuple[str, ...]]] = {
     "iam": {"role": f"arn:{P}:iam::{A}:role/{PREFIX}*",
             "oidc-provider": f"arn:{P}:iam::{A}:oidc-provider/oidc.circleci.com/org/*"},
     "logs": {"log-group": f"arn:{P}:logs:{R}:{A}:log-group:{PREFIX}*"},
@@ -36,7 +36,10 @@ NAMED: dict[str, dict[str, str]] = {
             "service": f"arn:{P}:ecs:{R}:{A}:service/{PREFIX}*",
             "task-definition": f"arn:{P}:ecs:{R}:{A}:task-definition/echo-task:*"},
     "ecr": {"repository": f"arn:{P}:ecr:{R}:{A}:repository/echo-fargate/*"},
-    "s3": {"bucket": f"arn:{P}:s3:::{PREFIX}*", "object": f"arn:{P}:s3:::{PREFIX}*/*"},
+    # ...and the objects of CDK's asset bucket: the release gate's code, which Lambda reads with the caller's
+    # rights when CloudFormation creates the function
+    "s3": {"bucket": f"arn:{P}:s3:::{PREFIX}*",
+           "object": (f"arn:{P}:s3:::{PREFIX}*/*", f"arn:{P}:s3:::cdk-{BOOTSTRAP_QUALIFIER}-assets-{A}-{R}/*")},
     "sns": {"topic": f"arn:{P}:sns:{R}:{A}:{PREFIX}*"},
     "cloudwatch": {"alarm": f"arn:{P}:cloudwatch:{R}:{A}:alarm:{PREFIX}*",
                    # Not checked that a generated dashboard name starts with the stack's; a dashboard holds
@@ -51,6 +54,8 @@ NAMED: dict[str, dict[str, str]] = {
     "events": {"rule-on-default-event-bus": f"arn:{P}:events:{R}:{A}:rule/{PREFIX}*"},
     "states": {"statemachine": f"arn:{P}:states:{R}:{A}:stateMachine:{PREFIX}*"},
     "sqs": {"queue": f"arn:{P}:sqs:{R}:{A}:{PREFIX}*"},
+    # blue/green's release gate: CloudFormation names the function STACK-LOGICALID-RANDOM
+    "lambda": {"function": f"arn:{P}:lambda:{R}:{A}:function:{PREFIX}*"},
     # Key ids are random: any key in the region, but only one tagged as this project's (Tags.of(stack)).
     "kms": {"key": f"arn:{P}:kms:{R}:{A}:key/*"},
 }
@@ -100,6 +105,7 @@ UNKNOWN_ACTIONS: dict[str, str] = {
     "s3:PutBucketReplication": "authorized by s3:PutReplicationConfiguration",
     "s3:PutObjectLockConfiguration": "authorized by s3:PutBucketObjectLockConfiguration",
     "s3:REST.PUT.OBJECT": "an S3 access log operation name, not an action",
+    "lambda:AssociateRuntimeAlias": "not an IAM action in cfn-lint's catalogue (AWS::Lambda::Function lists it)",
 }
 
 
@@ -168,6 +174,21 @@ NOT_NEEDED: list[NotNeeded] = [
     NotNeeded("AWS::EC2::VPCGatewayAttachment", frozenset({"ec2:AttachVpnGateway", "ec2:DetachVpnGateway",
                                                            "ec2:DescribeVpnGateways"}),
               lambda props, _: "VpnGatewayId" not in props, "attaching a VPN gateway"),
+    # The release gate (blue/green) is a plain function: its code from CDK's asset bucket, no signing, layers,
+    # file systems, capacity provider or key of its own.
+    NotNeeded("AWS::Lambda::Function", frozenset({
+        "lambda:GetCodeSigningConfig", "lambda:PutFunctionCodeSigningConfig"}),
+        lambda props, _: "CodeSigningConfigArn" not in props, "code signing"),
+    NotNeeded("AWS::Lambda::Function", frozenset({"lambda:GetLayerVersion"}),
+              lambda props, _: "Layers" not in props, "layers"),
+    NotNeeded("AWS::Lambda::Function", frozenset({"elasticfilesystem:DescribeMountTargets",
+                                                  "s3files:ListMountTargets"}),
+              lambda props, _: "FileSystemConfigs" not in props, "file systems mounted in the function"),
+    NotNeeded("AWS::Lambda::Function", frozenset({"lambda:PassCapacityProvider"}),
+              lambda props, _: "CapacityProviderConfig" not in props, "Lambda Managed Instances"),
+    NotNeeded("AWS::Lambda::Function", frozenset({"kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey",
+                                                  "kms:Encrypt", "kms:GenerateDataKey"}),
+              lambda props, _: "KmsKeyArn" not in props, "a key of its own for the environment variables"),
 ]
 
 # The IAM actions that make or widen a role's permissions: allowed only with the role boundary on the role.
@@ -176,7 +197,7 @@ BOUNDED_ROLE_ACTIONS = ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePo
 # iam:PassRole: the app's roles, to the services that use them (tasks, the ECS blue/green infrastructure
 # role, VPC flow logs).
 PASS_ROLE_TO = ["ecs-tasks.amazonaws.com", "ecs.amazonaws.com", "vpc-flow-logs.amazonaws.com",
-                "events.amazonaws.com", "states.amazonaws.com"]
+                "events.amazonaws.com", "states.amazonaws.com", "lambda.amazonaws.com"]
 # iam:CreateServiceLinkedRole: only the roles AWS defines for the services these stacks use.
 SERVICE_LINKED_ROLES_FOR = ["ecs.amazonaws.com", "ecs.application-autoscaling.amazonaws.com",
                             "elasticloadbalancing.amazonaws.com", "pullthroughcache.ecr.amazonaws.com"]

@@ -17,18 +17,15 @@ to the local task.
 A stack deployed with basic_auth_secret says so in its BasicAuthSecret output: the service must then refuse
 a request without credentials (401 with a Basic challenge), which is what is checked unless
 VERIFY_BASIC_AUTH=user:password is in the environment, with which the answer behind the login is checked.
+The GET and the judgement of its answer are services/release_gate/probe.py's, shared with the release gate.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import http.client
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,8 +43,19 @@ from operate.stack import (
     non_negative,
 )
 
+# The GET and its judgement are the release gate's too, so a release passes the gate by the verifier's rule;
+# Answer and http_get stay importable from here for the operating commands that share the verifier's layer.
+from services.release_gate.probe import (
+    TRANSPORT_ERRORS,
+    Answer,
+    Expectation,
+    http_get,
+    judge,
+    received_body,
+    transport_problem,
+)
+
 ABNORMAL_STOP_CODES = {"TaskFailedToStart", "EssentialContainerExited"}
-HTTP_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -60,27 +68,6 @@ class Check:
 
     def line(self) -> str:
         return f"{'skip' if self.skipped else 'ok' if self.ok else 'FAIL'} {self.name}: {self.detail}"
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: str
-    challenge: str = ""  # the WWW-Authenticate header of a 401
-
-
-def http_get(url: str, timeout: float = HTTP_TIMEOUT, credentials: str | None = None) -> Answer:
-    """Status and body of a GET; an HTTP error status is an answer too, not an exception. `credentials`
-    (user:password) go in an Authorization: Basic header."""
-    request = urllib.request.Request(url)
-    if credentials:
-        request.add_header("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return Answer(response.status, response.read(65536).decode("utf-8", "replace"))
-    except urllib.error.HTTPError as error:
-        return Answer(error.code, error.read(65536).decode("utf-8", "replace"),
-                      error.headers.get("WWW-Authenticate", ""))
 
 
 class Verifier:
@@ -233,22 +220,22 @@ class Verifier:
         credentials = self.basic_auth if self.auth_required else None
         try:
             answer = self.http_get(url, credentials=credentials)
-        except (OSError, ValueError, http.client.HTTPException) as error:  # refused, timed out, bad URL, not HTTP
-            return Check("http", False, f"GET {url}: {getattr(error, 'reason', None) or error}")
-        if self.auth_required and not credentials:
-            # Without the password, what can be checked is that the door is shut: a 401 with a Basic challenge.
-            if answer.status == 401 and answer.challenge.lower().startswith("basic"):
-                return Check("http", True, f"GET {url}: 401 {answer.challenge} (basic_auth_secret: credentials "
-                             "are required; VERIFY_BASIC_AUTH=user:password checks the answer behind them)")
-            return Check("http", False, f"GET {url} without credentials: HTTP {answer.status}, expected 401 "
-                         "with a Basic challenge (the stack has basic_auth_secret)")
-        body = answer.body.rstrip("\r\n")  # echo ends its body with a newline
-        if answer.status != 200:
-            return Check("http", False, f"GET {url}: HTTP {answer.status}, expected 200"
-                         + (" (VERIFY_BASIC_AUTH was refused)" if credentials and answer.status == 401 else ""))
-        if body != expect_body:
-            return Check("http", False, f"GET {url}: body {body[:80]!r}, expected {expect_body!r}")
-        return Check("http", True, f"GET {url}: 200 {body!r}")
+        except TRANSPORT_ERRORS as error:
+            return Check("http", False, f"GET {url}: {transport_problem(error)}")
+        # Without the password, what can be checked is that the door is shut: a 401 with a Basic challenge.
+        login_challenge = self.auth_required and not credentials
+        problem = judge(answer, Expectation(body=expect_body, login_challenge=login_challenge))
+        if login_challenge:
+            if problem:
+                return Check("http", False, f"GET {url} without credentials: {problem} (the stack has "
+                             "basic_auth_secret)")
+            return Check("http", True, f"GET {url}: 401 {answer.challenge} (basic_auth_secret: credentials "
+                         "are required; VERIFY_BASIC_AUTH=user:password checks the answer behind them)")
+        if problem:
+            refused = credentials and answer.status == 401
+            return Check("http", False, f"GET {url}: {problem}"
+                         + (" (VERIFY_BASIC_AUTH was refused)" if refused else ""))
+        return Check("http", True, f"GET {url}: 200 {received_body(answer)!r}")
 
 
 def _to_stderr(line: str) -> None:
@@ -263,8 +250,6 @@ def _guarded(name: str, check: Callable[..., Check], *args: Any) -> Check:
         raise
     except (ClientError, BotoCoreError) as error:
         return Check(name, False, aws_reason(error))
-
-
 
 
 def main(argv: list[str] | None = None) -> int:

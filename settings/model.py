@@ -122,6 +122,10 @@ def _comma_separated(value: object) -> object:
     return value
 
 
+def _ipv4_cidrs_or_none(value: tuple[str, ...]) -> tuple[str, ...]:
+    return _ipv4_cidrs(value) if value else value
+
+
 def _ipv4_cidrs(value: tuple[str, ...]) -> tuple[str, ...]:
     if not value:
         raise ValueError("must list at least one IPv4 CIDR, e.g. '203.0.113.0/24'")
@@ -383,6 +387,26 @@ class Settings(BaseModel):
     bake_time_minutes: WholeNumber = Field(
         5, ge=0, le=1440, description="Blue/green: minutes the new tasks take all traffic before the old go (0-1440)."
     )
+    test_listener_port: WholeNumber | None = Field(
+        None, ge=1024, le=65535, description="Blue/green: the load balancer's test listener, through which ECS "
+        "sends test traffic to the new tasks before production's (1024-65535; unset: 8443 with HTTPS, else 8080)."
+    )
+    test_ingress_cidrs: Annotated[
+        tuple[str, ...], BeforeValidator(_comma_separated), AfterValidator(_ipv4_cidrs_or_none)
+    ] = Field((), description="Blue/green: IPv4 CIDRs that may reach the test listener besides the release gate "
+              "(comma-separated; unset: none).")
+    gate_requests: WholeNumber = Field(
+        20, ge=1, le=50, description="Blue/green: requests the release gate sends to the new tasks through the test "
+        "listener, one after another, before production traffic moves (1-50; each may take 2 s)."
+    )
+    gate_p99_ms: WholeNumber = Field(
+        500, ge=1, le=2000, description="Blue/green: the release gate fails the deployment (ECS rolls back) when "
+        "the p99 latency of its requests is above this many milliseconds (1-2000, a request's own limit)."
+    )
+    gate_expect_body: str = Field(
+        "Hello Docker!!", min_length=1, max_length=200, description="Blue/green: the body the release gate expects "
+        "from every request (the application's answer on `/`), trailing newline aside."
+    )
     cpu_architecture: Literal["x86_64", "arm64"] = Field(
         "x86_64", description="Task CPU architecture; `arm64` (20 % cheaper) needs this repository's images."
     )
@@ -508,9 +532,29 @@ class Settings(BaseModel):
                             f"listener port(s) = {rules} inbound rules, more than the "
                             f"{aws_limits.SECURITY_GROUP_INBOUND_RULES} a security group holds (AWS's default quota); "
                             "merge blocks or use a prefix list")
+        if self.deployment_strategy == "blue_green":
+            problems += self._blue_green_problems()
+        elif "test_listener_port" in self.model_fields_set or self.test_ingress_cidrs:
+            problems.append("test_listener_port/test_ingress_cidrs: only used with deployment_strategy=blue_green")
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _blue_green_problems(self) -> list[str]:
+        problems = []
+        if self.vpc_id is None and self.nat_gateways == 0:
+            problems.append("deployment_strategy=blue_green: the release gate reaches the test listener from the VPC's "
+                            "private subnets through a NAT gateway, and the load balancer admits that gateway's "
+                            "address; give nat_gateways=1 (about $33 a month) or use deployment_strategy=rolling")
+        if self.vpc_id is not None and not self.test_ingress_cidrs:
+            problems.append("deployment_strategy=blue_green with vpc_id: give the public addresses of that VPC's NAT "
+                            "gateways in test_ingress_cidrs (a.b.c.d/32): the release gate reaches the test listener "
+                            "through them")
+        rules = len(self.ingress_cidrs) * (2 if self.https else 1) + len(self.test_ingress_cidrs) + self.nat_gateways
+        if rules > aws_limits.SECURITY_GROUP_INBOUND_RULES:
+            problems.append(f"test_ingress_cidrs: the load balancer's security group would need {rules} inbound rules, "
+                            f"more than the {aws_limits.SECURITY_GROUP_INBOUND_RULES} it holds")
+        return problems
 
     @property
     def secret_sources(self) -> dict[str, app_config.SecretSource]:
@@ -532,6 +576,11 @@ class Settings(BaseModel):
     @property
     def https(self) -> bool:
         return bool(self.certificate_arn or self.domain_name)
+
+    @property
+    def test_port(self) -> int:
+        """Blue/green's test listener port: the setting, or 8443 with HTTPS and 8080 without."""
+        return self.test_listener_port or (8443 if self.https else 8080)
 
     @property
     def target_health_check_path(self) -> str:

@@ -92,6 +92,8 @@ class EchoService(Construct):
                 "AlternateTarget", alternate_target_group=load_balancer.alternate_target_group,
                 production_listener=ecs.ListenerRuleConfiguration.application_listener_rule(
                     load_balancer.production_rule),
+                # ECS points this rule at the new tasks first: the release gate tests them through it.
+                test_listener=ecs.ListenerRuleConfiguration.application_listener_rule(load_balancer.test_rule),
             )
             acknowledge(self.service, "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
                         "AmazonECSInfrastructureRolePolicyForLoadBalancers]", "The role ECS uses to shift traffic "

@@ -15,7 +15,7 @@ from settings import Settings
 from stacks.access_logs import AccessLogBucket
 from stacks.echo_service import Capacity, EchoService
 from stacks.echo_task import EchoTask
-from stacks.load_balancer import PublicLoadBalancer, TargetHealthCheck
+from stacks.load_balancer import PublicLoadBalancer, TargetHealthCheck, TestListener
 from stacks.network import Network
 
 
@@ -46,6 +46,7 @@ class EchoServiceStack(Stack):
                                      domain_name=settings.domain_name, hosted_zone_name=settings.hosted_zone_name)
         access_logs = AccessLogBucket(self, "AccessLogs", expire_after_days=settings.log_retention_days) \
             if settings.access_logs else None
+        blue_green = settings.deployment_strategy == "blue_green"
         entrance = PublicLoadBalancer(
             self, "LoadBalancer", vpc=network.vpc, ingress_cidrs=settings.ingress_cidrs,
             health_check=TargetHealthCheck(
@@ -58,7 +59,9 @@ class EchoServiceStack(Stack):
                 deregistration_delay=settings.deregistration_delay,
             ),
             certificate=tls.certificate if tls else None,
-            blue_green=settings.deployment_strategy == "blue_green",
+            blue_green=blue_green,
+            test_listener=TestListener(port=settings.test_port, ingress_cidrs=settings.test_ingress_cidrs,
+                                       gate_addresses=network.nat_public_ips) if blue_green else None,
             access_logs_bucket=access_logs.bucket if access_logs else None,
             deletion_protection=settings.termination_protection,
         )
@@ -75,13 +78,24 @@ class EchoServiceStack(Stack):
                 desired_count=settings.desired_count, min_tasks=settings.min_tasks, max_tasks=settings.max_tasks,
                 scale_cpu_percent=settings.scale_cpu_percent,
                 scale_requests_per_task=settings.scale_requests_per_task, spot_percent=settings.spot,
-                blue_green=settings.deployment_strategy == "blue_green",
+                blue_green=blue_green,
                 bake_time_minutes=settings.bake_time_minutes,
             ),
             task_subnets=settings.task_subnets, health_check_grace_period=settings.health_check_grace_period,
             cluster_name=settings.cluster_name, container_insights=settings.container_insights,
             enable_exec=settings.enable_exec,
         )
+        if blue_green:
+            from stacks.release_gate import GateChecks, ReleaseGate
+
+            # The certificate is for domain_name: the gate asks for that name on the test port.
+            url = f"https://{settings.domain_name}:{settings.test_port}/" if settings.https else entrance.test_url
+            gate = ReleaseGate(self, "ReleaseGate", vpc=network.vpc, test_port=settings.test_port,
+                               checks=GateChecks(url=url, requests=settings.gate_requests, p99_ms=settings.gate_p99_ms,
+                                                 expect_body=settings.gate_expect_body,
+                                                 login_required=bool(settings.basic_auth_secret)),
+                               log_retention_days=settings.log_retention_days, retain_logs=settings.retain_logs)
+            gate.attach(service.service)
         monitoring = None
         if settings.monitoring:
             from stacks.monitoring import ServiceMonitoring

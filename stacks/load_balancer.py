@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Fn
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
@@ -31,17 +31,27 @@ class TargetHealthCheck:
     deregistration_delay: int
 
 
+@dataclass(frozen=True)
+class TestListener:
+    """Blue/green's test listener: where ECS sends test traffic to the new tasks, and who may reach it."""
+
+    port: int
+    ingress_cidrs: tuple[str, ...]  # the settings' test_ingress_cidrs: people and tools that test by hand
+    gate_addresses: list[str]  # single addresses (tokens of the NAT gateways' Elastic IPs), as /32
+
+
 class PublicLoadBalancer(Construct):
     """Accepts HTTP (and HTTPS with a certificate) from `ingress_cidrs` only, and forwards to IP targets on 80.
 
     With a certificate, port 80 only redirects to 443 (TLS 1.2 and 1.3). With `blue_green`, traffic reaches
-    the targets through a listener rule that ECS switches between `target_group` and `alternate_target_group`.
+    the targets through a listener rule that ECS switches between `target_group` and `alternate_target_group`,
+    and a test listener's rule, which ECS points at the new tasks first, is open only to `test_listener`'s sources.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, ingress_cidrs: tuple[str, ...],
                  health_check: TargetHealthCheck, certificate: acm.ICertificate | None = None,
-                 blue_green: bool = False, access_logs_bucket: s3.IBucket | None = None,
-                 deletion_protection: bool = False) -> None:
+                 blue_green: bool = False, test_listener: TestListener | None = None,
+                 access_logs_bucket: s3.IBucket | None = None, deletion_protection: bool = False) -> None:
         super().__init__(scope, construct_id)
         ports = [HTTP_PORT, HTTPS_PORT] if certificate else [HTTP_PORT]
         # No outbound rule until a target is attached: the service opens exactly its own port.
@@ -102,18 +112,50 @@ class PublicLoadBalancer(Construct):
                 action=elbv2.ListenerAction.fixed_response(404, content_type="text/plain", message_body="Not Found"),
             )
         self.production_rule: elbv2.ApplicationListenerRule | None = None
+        self.test_rule: elbv2.ApplicationListenerRule | None = None
+        self.test_url: str | None = None
         if blue_green:
-            # ECS blue/green moves traffic by rewriting this rule's target groups.
-            self.production_rule = elbv2.ApplicationListenerRule(
-                self, "ProductionRule", listener=self.listener, priority=PRODUCTION_RULE_PRIORITY,
-                conditions=[elbv2.ListenerCondition.path_patterns(["/*"])],
-                action=elbv2.ListenerAction.weighted_forward([
-                    elbv2.WeightedTargetGroup(target_group=self.target_group, weight=100),
-                    elbv2.WeightedTargetGroup(target_group=self.alternate_target_group, weight=0),
-                ]),
-            )
+            # ECS blue/green moves traffic by rewriting this rule's weights; CloudFormation writes them only when
+            # the rule itself changes (docs/operating.md, "Blue/green releases": which changes do).
+            self.production_rule = self._forward_rule("ProductionRule", self.listener)
+            if test_listener is None:
+                raise ValueError("blue_green needs a test listener")
+            self._add_test_listener(test_listener, certificate)
         self.url = (f"https://{self.load_balancer.load_balancer_dns_name}" if certificate
                     else f"http://{self.load_balancer.load_balancer_dns_name}")
+
+    def _forward_rule(self, construct_id: str, listener: elbv2.ApplicationListener) -> elbv2.ApplicationListenerRule:
+        """All paths to the primary target group (weight 100) and none to the alternate: the weights ECS expects
+        before a deployment, and moves."""
+        return elbv2.ApplicationListenerRule(
+            self, construct_id, listener=listener, priority=PRODUCTION_RULE_PRIORITY,
+            conditions=[elbv2.ListenerCondition.path_patterns(["/*"])],
+            action=elbv2.ListenerAction.weighted_forward([
+                elbv2.WeightedTargetGroup(target_group=self.target_group, weight=100),
+                elbv2.WeightedTargetGroup(target_group=self.alternate_target_group, weight=0),
+            ]),
+        )
+
+    def _add_test_listener(self, test: TestListener, certificate: acm.ICertificate | None) -> None:
+        # HTTPS with the production certificate when there is one: the gate checks the name it is for.
+        secure = certificate is not None
+        listener = self.load_balancer.add_listener(
+            "Test", port=test.port, open=False,
+            protocol=elbv2.ApplicationProtocol.HTTPS if secure else elbv2.ApplicationProtocol.HTTP,
+            certificates=[elbv2.ListenerCertificate.from_certificate_manager(certificate)] if secure else None,
+            ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS if secure else None,
+            default_action=elbv2.ListenerAction.fixed_response(404, content_type="text/plain",
+                                                               message_body="Not Found"),
+        )
+        self.test_rule = self._forward_rule("TestRule", listener)
+        for cidr in test.ingress_cidrs:
+            self.security_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(test.port),
+                                                 f"Test listener from {cidr}")
+        for number, address in enumerate(test.gate_addresses, start=1):
+            self.security_group.add_ingress_rule(ec2.Peer.ipv4(Fn.join("", [address, "/32"])), ec2.Port.tcp(test.port),
+                                                 f"Test listener from the release gate (NAT gateway {number})")
+        scheme = "https" if secure else "http"
+        self.test_url = f"{scheme}://{self.load_balancer.load_balancer_dns_name}:{test.port}/"
 
     def _production_default_action(self, blue_green: bool) -> elbv2.ListenerAction:
         if blue_green:

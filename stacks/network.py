@@ -21,6 +21,9 @@ class Network(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, max_azs: int, nat_gateways: int,
                  vpc_id: str | None, flow_logs_retention_days: int | None = None, retain_logs: bool = False) -> None:
         super().__init__(scope, construct_id)
+        # The addresses the private subnets reach the internet from (blue/green's release gate comes to the
+        # load balancer's test listener from them); unknown for a VPC this app does not create.
+        self.nat_public_ips: list[str] = []
         if vpc_id:
             # A context lookup: CDK asks AWS once and caches the answer in cdk.context.json.
             self.vpc: ec2.IVpc = ec2.Vpc.from_lookup(self, "Vpc", vpc_id=vpc_id)
@@ -43,6 +46,9 @@ class Network(Construct):
             # here uses the default group, so the extra Lambda, role and asset buy nothing.
             restrict_default_security_group=False,
         )
+        # Each NAT gateway's Elastic IP (Ref of an AWS::EC2::EIP is its address), made by CDK in its public subnet.
+        self.nat_public_ips = [eip.ref for subnet in self.vpc.public_subnets
+                               if isinstance(eip := subnet.node.try_find_child("EIP"), ec2.CfnEIP)]
         if flow_logs_retention_days:
             # Rejected and accepted traffic alike, kept as long as the container logs.
             log_group = logs.LogGroup(self, "FlowLogs", retention=RETENTION_BY_DAYS[flow_logs_retention_days],

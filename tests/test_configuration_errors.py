@@ -60,6 +60,16 @@ BAD_VALUES = [
      "CircleCI's OIDC token does, HOST/OWNER/NAME"),
     ({"ci_environments": "dev,staging"}, "ci_environments: staging not in cdk.json's environments (dev, prod)"),
     ({"ci_environments": "dev,dev"}, "ci_environments=dev,dev: names dev more than once"),
+    ({"deployment_strategy": "blue_green"}, "deployment_strategy=blue_green: the release gate reaches the test "
+     "listener from the VPC's private subnets through a NAT gateway"),
+    ({"test_ingress_cidrs": "203.0.113.0/24"}, "test_listener_port/test_ingress_cidrs: only used with "
+     "deployment_strategy=blue_green"),
+    ({"deployment_strategy": "blue_green", "nat_gateways": "1", "test_listener_port": "80"},
+     "test_listener_port=80: must be greater than or equal to 1024"),
+    ({"deployment_strategy": "blue_green", "nat_gateways": "1", "gate_requests": "51"},
+     "gate_requests=51: must be less than or equal to 50"),
+    ({"deployment_strategy": "blue_green", "nat_gateways": "1", "gate_p99_ms": "2001"},
+     "gate_p99_ms=2001: must be less than or equal to 2000"),
     ({"ci_branch": "../main"}, "ci_branch=../main: must be a git branch name"),
     ({"min_tasks": "2"}, "min_tasks/max_tasks: set both for autoscaling"),
     ({"min_tasks": "4", "max_tasks": "2"}, "min_tasks=4: must not exceed max_tasks (2)"),

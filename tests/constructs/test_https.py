@@ -42,7 +42,8 @@ def test_http_is_redirected_to_https(hardened):
 def test_the_entrance_opens_443_too_and_the_url_is_https(hardened):
     (group,) = [g["Properties"] for g in hardened.template().find_resources("AWS::EC2::SecurityGroup").values()
                 if g["Properties"]["GroupDescription"].startswith("Load balancer")]
-    assert sorted(rule["FromPort"] for rule in group["SecurityGroupIngress"]) == [80, 443]
+    # and blue/green's test listener (8443 with HTTPS), from the release gate's NAT gateway only
+    assert sorted(rule["FromPort"] for rule in group["SecurityGroupIngress"]) == [80, 443, 8443]
     # The certificate's name, not the load balancer's DNS name, which the certificate would not match.
     assert hardened.template().find_outputs("ServiceUrl")["ServiceUrl"]["Value"] == "https://echo.example.com"
     hardened.template().resource_count_is("AWS::Route53::RecordSet", 0)  # its DNS is elsewhere
