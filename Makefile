@@ -44,7 +44,7 @@ LOCAL_CI_ARGS := -c circleci_org_id=00000000-0000-4000-8000-00000000c1c1 \
 LOCAL_CDK_ARGS = -c env=$(ENV) $(LOCAL_CI_ARGS) $(CDK_ARGS)
 
 .PHONY: help install install-cli system-packages lock synth diff bootstrap deploy deploy-service context deploy-fast destroy test test-fast lint run bench bench-synth bench-synth-profile bench-hotswap bench-first-run clean \
-	local local-deploy-fast local-diff local-destroy local-stop verify report status logs events rollback exec drift \
+	local local-deploy-fast local-diff local-destroy local-stop verify report compliance compliance-docs status logs events rollback exec drift \
 	local-status local-logs local-events
 
 help:  ## List the targets
@@ -229,6 +229,12 @@ bench: install  ## wrk: echo direct vs through nginx vs nginx alone, 30 s each a
 
 report: install-cli  ## Monthly cost and rolling-deploy wait per environment, beside the stock ecs_patterns service
 	$(BIN)/python -m measure.report
+
+compliance: install-cli  ## Each rule pack (AwsSolutions, NIST 800-53 r5, HIPAA, PCI DSS) on dev and prod: findings, and every acknowledgement with its reason
+	$(BIN)/python -m tools.compliance_report $(CDK_ARGS)
+
+compliance-docs: install-cli  ## Write make compliance's report into docs/compliance.md
+	$(BIN)/python -m tools.compliance_report --write
 
 bench-synth: install  ## Time `cdk synth` of this app against an empty CDK app (medians)
 	$(BIN)/python -m measure.synth_bench

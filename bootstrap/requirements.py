@@ -9,9 +9,12 @@ from collections.abc import Iterable
 from bootstrap import rules, schemas
 
 SKIPPED_TYPES = {"AWS::CDK::Metadata": "CDK's analytics marker, which CloudFormation does not create"}
-# Custom resources run code (a Lambda function) with permissions of their own; none is in these stacks, and
-# one would need its permissions worked out by hand.
-KNOWN_CUSTOM_TYPES: dict[str, set[str]] = {}
+# Custom resources run code (a Lambda function) with permissions of their own, worked out by hand. For each,
+# CloudFormation itself only invokes the handler (with the execution role, as for every other call it makes).
+KNOWN_CUSTOM_TYPES: dict[str, set[str]] = {
+    # CDK's restrict_default_security_group: its handler's own role revokes the default group's rules.
+    "Custom::VpcRestrictDefaultSG": {"lambda:InvokeFunction"},
+}
 
 
 class UnknownResourceType(Exception):

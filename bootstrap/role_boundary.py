@@ -23,6 +23,9 @@ MANAGED_POLICY_ACTIONS: dict[str, list[str]] = {
         "elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets",
         "elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule",
     ],
+    # CDK's custom resource handlers (restrict_default_security_group): their own logs (AWS Managed Policy
+    # Reference, AWSLambdaBasicExecutionRole).
+    "AWSLambdaBasicExecutionRole": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
 }
 
 # Service -> the ARNs the app's role policies name, as patterns.
@@ -34,7 +37,9 @@ BOUNDARY_ARNS: dict[str, list[str]] = {
             f"arn:{P}:ecr:{R}:{A}:repository/{DOCKER_HUB_CACHE_PREFIX}/*"],
     # the CI deploy roles hand CDK's CloudFormation execution role to CloudFormation, no other role
     "iam": [f"arn:{P}:iam::{A}:role/cdk-{Q}-cfn-exec-role-*"],
-    "logs": [f"arn:{P}:logs:{R}:{A}:log-group:{rules.PREFIX}*"],
+    # the app's log groups, and those of CDK's custom resource handlers (/aws/lambda/STACK-...)
+    "logs": [f"arn:{P}:logs:{R}:{A}:log-group:{rules.PREFIX}*",
+             f"arn:{P}:logs:{R}:{A}:log-group:/aws/lambda/{rules.PREFIX}*"],
     # the CI deploy roles assume CDK's file publishing role, no role but CDK's bootstrap ones
     "sts": [f"arn:{P}:iam::{A}:role/cdk-{Q}-*"],
     "cloudformation": [f"arn:{P}:cloudformation:{R}:{A}:stack/{rules.PREFIX}*/*",
@@ -72,8 +77,14 @@ def _actions(statement: dict) -> list[str]:
 
 
 def _managed_policy_name(arn: object) -> str:
-    # CDK renders an AWS managed policy's ARN as Fn::Join of the partition and ":iam::aws:policy/NAME"
-    parts = arn["Fn::Join"][1] if isinstance(arn, dict) and "Fn::Join" in arn else [arn]
+    # CDK renders an AWS managed policy's ARN as Fn::Join of the partition and ":iam::aws:policy/NAME", or (for
+    # its custom resource providers) as Fn::Sub of "arn:${AWS::Partition}:iam::aws:policy/NAME"
+    if isinstance(arn, dict) and "Fn::Join" in arn:
+        parts = arn["Fn::Join"][1]
+    elif isinstance(arn, dict) and "Fn::Sub" in arn:
+        parts = [arn["Fn::Sub"]]
+    else:
+        parts = [arn]
     text = "".join(part for part in parts if isinstance(part, str))
     if ":iam::aws:policy/" not in text:
         raise UnknownRolePermission(f"managed policy {arn}: not an AWS managed policy; list its actions")

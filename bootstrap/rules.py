@@ -6,6 +6,7 @@ Placeholders are CloudFormation's pseudo parameters; the policy stack (bootstrap
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,7 +31,11 @@ ROLE_BOUNDARY_ARN = f"arn:{P}:iam::{A}:policy/{ROLE_BOUNDARY_NAME}"
 NAMED: dict[str, dict[str, str | tuple[str, ...]]] = {
     "iam": {"role": f"arn:{P}:iam::{A}:role/{PREFIX}*",
             "oidc-provider": f"arn:{P}:iam::{A}:oidc-provider/oidc.circleci.com/org/*"},
-    "logs": {"log-group": f"arn:{P}:logs:{R}:{A}:log-group:{PREFIX}*"},
+    # ...and WAF's, which WAF wants named aws-waf-logs-... (stacks/log_groups.py names it after the stack)
+    # ...and those of CDK's custom resource handlers (/aws/lambda/FUNCTION, the function STACK-LOGICALID-RANDOM)
+    "logs": {"log-group": (f"arn:{P}:logs:{R}:{A}:log-group:{PREFIX}*",
+                           f"arn:{P}:logs:{R}:{A}:log-group:aws-waf-logs-{PREFIX}*",
+                           f"arn:{P}:logs:{R}:{A}:log-group:/aws/lambda/{PREFIX}*")},
     "ecs": {"cluster": f"arn:{P}:ecs:{R}:{A}:cluster/{PREFIX}*",
             # service/CLUSTER/SERVICE: the cluster's name carries the stack's
             "service": f"arn:{P}:ecs:{R}:{A}:service/{PREFIX}*",
@@ -57,7 +62,9 @@ NAMED: dict[str, dict[str, str | tuple[str, ...]]] = {
     # blue/green's release gate: CloudFormation names the function STACK-LOGICALID-RANDOM
     "lambda": {"function": f"arn:{P}:lambda:{R}:{A}:function:{PREFIX}*"},
     # Key ids are random: any key in the region, but only one tagged as this project's (Tags.of(stack)).
-    "kms": {"key": f"arn:{P}:kms:{R}:{A}:key/*"},
+    "kms": {"key": f"arn:{P}:kms:{R}:{A}:key/*",
+            # the log key's alias, alias/STACK/logs (stacks/log_groups.py)
+            "alias": f"arn:{P}:kms:{R}:{A}:alias/{PREFIX}*"},
 }
 KMS_TAG_CONDITION = {"StringEquals": {"aws:ResourceTag/project": "echo-fargate"}}
 
@@ -106,6 +113,8 @@ UNKNOWN_ACTIONS: dict[str, str] = {
     "s3:PutObjectLockConfiguration": "authorized by s3:PutBucketObjectLockConfiguration",
     "s3:REST.PUT.OBJECT": "an S3 access log operation name, not an action",
     "lambda:AssociateRuntimeAlias": "not an IAM action in cfn-lint's catalogue (AWS::Lambda::Function lists it)",
+    "iam:DescribeOrganization": "not an IAM action (AWS::WAFv2::LoggingConfiguration lists it, for Firewall "
+                                "Manager's logging, which these stacks do not use)",
 }
 
 
@@ -190,6 +199,18 @@ NOT_NEEDED: list[NotNeeded] = [
                                                   "kms:Encrypt", "kms:GenerateDataKey"}),
               lambda props, _: "KmsKeyArn" not in props, "a key of its own for the environment variables"),
 ]
+
+# (appended to NOT_NEEDED below)
+def _logs_to_cloudwatch_only(properties: dict) -> bool:
+    destinations = properties.get("LogDestinationConfigs", [])
+    return bool(destinations) and all(":logs:" in json.dumps(destination) for destination in destinations)
+
+
+NOT_NEEDED.append(NotNeeded(
+    "AWS::WAFv2::LoggingConfiguration", frozenset({"firehose:ListDeliveryStreams", "s3:PutBucketPolicy",
+                                                   "s3:GetBucketPolicy", "iam:CreateServiceLinkedRole"}),
+    lambda props, _: _logs_to_cloudwatch_only(props),
+    "logging to Firehose (its service-linked role) or to S3 (a bucket policy): WAF logs to CloudWatch Logs here"))
 
 # The IAM actions that make or widen a role's permissions: allowed only with the role boundary on the role.
 BOUNDED_ROLE_ACTIONS = ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy",

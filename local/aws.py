@@ -38,6 +38,11 @@ and moto 5.2.5 gets wrong, fixed to match AWS. Nothing else is changed, and no t
    tasks start would be: make local runs the task on this machine. make local-status and the verifier still
    report the running tasks, the rollout and the targets as `skip`: what the emulator says of them is not
    a running task.
+11. Custom::VpcRestrictDefaultSG (CDK's `restrict_default_security_group`): AWS runs CDK's handler in a Lambda
+   function, which revokes the default security group's two default rules (all traffic out to 0.0.0.0/0, all
+   traffic in from the group itself) and answers CloudFormation. moto runs Lambda functions only in Docker,
+   which `make local` does not have: the custom resource never answers and the stack never completes. The
+   local AWS does what that handler does on Create, and leaves every other custom resource to moto.
 
     .venv/bin/python -m local.aws --port 4566      # what `make local` starts
 """
@@ -49,6 +54,7 @@ import sys
 import threading
 
 from moto import server
+from moto.cloudformation.custom_model import CustomModel
 from moto.cloudformation.exceptions import CloudFormationError
 from moto.cloudformation.models import CloudFormationBackend, Stack, cloudformation_backends
 from moto.cloudformation.responses import CloudFormationResponse
@@ -65,7 +71,9 @@ _original_create_repository = Repository.create_from_cloudformation_json.__func_
 _original_create_change_set_response = CloudFormationResponse.create_change_set
 _original_create_service = EC2ContainerServiceBackend.create_service
 _original_update_service = EC2ContainerServiceBackend.update_service
+_original_create_custom = CustomModel.create_from_cloudformation_json.__func__
 _SSM_PARAMETER_TYPE = "AWS::SSM::Parameter::Value"
+RESTRICT_DEFAULT_SG = "Custom::VpcRestrictDefaultSG"
 
 
 class ChangeSetNotFound(CloudFormationError):
@@ -232,6 +240,27 @@ def _update_service(self: EC2ContainerServiceBackend, service_properties: dict) 
     return _at_steady_state(self, service)
 
 
+def _create_custom_resource(cls, resource_name: str, cloudformation_json: dict, account_id: str, region_name: str,
+                            **kwargs) -> CustomModel:
+    if kwargs.get("ResourceType") != RESTRICT_DEFAULT_SG:
+        return _original_create_custom(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    group_id = cloudformation_json["Properties"]["DefaultSecurityGroupId"]
+    backend = ec2_backends[account_id][region_name]
+    group = backend.get_security_group_from_id(group_id)
+    # The handler's two revocations (aws-cdk custom-resource-handlers, restrict-default-security-group-handler).
+    egress = [rule.id for rule in group.egress_rules
+              if rule.ip_protocol == "-1" and rule.ip_range.get("CidrIp") == "0.0.0.0/0"]
+    ingress = [rule.id for rule in group.ingress_rules
+               if rule.ip_protocol == "-1" and rule.source_group.get("GroupId") == group_id]
+    if egress:
+        backend.revoke_security_group_egress(group_id, "-1", None, None, [], security_rule_ids=egress)
+    if ingress:
+        backend.revoke_security_group_ingress(group_id, "-1", None, None, [], security_rule_ids=ingress)
+    custom = CustomModel(region_name, "local", kwargs["LogicalId"], resource_name)
+    custom.set_data({})  # answered: the stack goes on, as it does once the handler reports SUCCESS
+    return custom
+
+
 _FIXES = [
     (CloudFormationBackend, "execute_change_set", _execute_change_set),
     (Stack, "stack_parameters", property(_stack_parameters)),
@@ -244,6 +273,7 @@ _FIXES = [
     (CloudFormationResponse, "execute_change_set", _execute_change_set_response),
     (EC2ContainerServiceBackend, "create_service", _create_service),
     (EC2ContainerServiceBackend, "update_service", _update_service),
+    (CustomModel, "create_from_cloudformation_json", classmethod(_create_custom_resource)),
 ]
 _ORIGINALS = {(owner, name): owner.__dict__.get(name) for owner, name, _ in _FIXES}
 

@@ -4,6 +4,8 @@
 (/nginx-ping: the proxy's own ceiling). Prints (b)/(a); the goal is 0.8 or more, with zero errors.
 Then (d): many concurrent keep-alive clients through nginx (--concurrency-connections, 2000 by default),
 where the goal is zero errors: no connection refused, reset or timed out, no non-2xx answer.
+Throughout, each container's processes are sampled for their resident memory: the peak is printed beside the
+hard memory limit the task definition gives that container (stacks/echo_task.py sizes them from these figures).
 Everything listens on 127.0.0.1 and each run is bounded by its duration.
 
     make bench                                  # 30 s per path at 64 connections, then 10 s at 2000
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local.task import LocalTask, container_environments, free_port
+from measure.process_memory import PeakMemory, container_memory_limits
 
 GOAL = 0.8
 # wrk gives up on a response after this long and counts a timeout (an error). The concurrency run looks for
@@ -118,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                          runtime_dir=Path(scratch) / "nginx", echo_port=free_port())
         with open(os.devnull, "w") as quiet:
             task.start(stdout=quiet, stderr=quiet)
+            memory = PeakMemory({"echo": task.echo.pid, "nginx": task.nginx.pid})
             try:
                 paths = [("(a) echo direct", f"http://127.0.0.1:{task.echo_port}/"),
                          ("(b) through nginx", f"{task.url}/"),
@@ -130,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                                     duration=args.concurrency_duration, connections=args.concurrency_connections,
                                     threads=args.threads, timeout=CONCURRENCY_TIMEOUT)
             finally:
+                memory.stop()
                 task.stop()
 
     print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency, loopback; "
@@ -148,6 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{crowd.name:<22}{crowd.requests_per_second:>10.0f}{crowd.p50_ms:>9.2f}{crowd.p99_ms:>9.2f}"
               f"{crowd.requests:>11}{crowd.errors:>8}")
         print(f"(d) {crowd.error_detail()} (goal 0): {'OK' if crowd.errors == 0 else 'BELOW GOAL'}")
+    limits = container_memory_limits(args.template)
+    print("peak resident memory of each container's processes, against its hard limit in the task definition:")
+    for container, peak in memory.peaks_mib().items():
+        limit = limits.get(container)
+        share = f"{limit} MiB limit, {peak / limit:.0%} used" if limit else "no limit set"
+        print(f"  {container:<8}{peak:>7.1f} MiB  ({share})")
     return 0
 
 

@@ -36,6 +36,7 @@ class Prices:
     waf_rule_month: float
     cloudwatch_alarm_month: float  # standard resolution, per alarm (per metric for metric-math alarms)
     cloudwatch_dashboard_month: float
+    kms_key_month: float  # a customer managed key, rotation included (AWS KMS pricing); requests excluded
 
     # Usage-driven prices the report names but does not estimate (they depend on traffic).
     nat_gateway_gb: float
@@ -65,6 +66,7 @@ PRICES = Prices(
     waf_rule_month=1.0,
     cloudwatch_alarm_month=0.10,
     cloudwatch_dashboard_month=3.0,
+    kms_key_month=1.0,
     nat_gateway_gb=0.045,
     logs_gb_ingested=0.50,
     ecr_gb_month=0.10,

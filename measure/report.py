@@ -48,8 +48,8 @@ STOCK_STACK = "stock-alb-fargate-service"
 # The order of the report's rows (monthly_cost emits its lines in this order too).
 LINE_ORDER = ("Fargate", "Fargate Spot", "EC2/external capacity", "ALB hours", "ALB LCUs", "Other load balancers",
               "NAT gateways", "Public IPv4", "Interface endpoints", "Gateway endpoints", "Other endpoints", "WAF",
-              "CloudWatch alarms", "Composite alarms", "CloudWatch dashboards", "Container Insights", "Logs",
-              "Other, not priced")
+              "CloudWatch alarms", "Composite alarms", "CloudWatch dashboards", "KMS keys", "Container Insights",
+              "Logs", "Other, not priced")
 
 Template = Mapping[str, Any]
 
@@ -478,6 +478,14 @@ def monthly_cost(template: Template, *, prices: Prices = PRICES, lcu: float = DE
                               f"${prices.cloudwatch_dashboard_month:g}; free tier not applied",
                               len(dashboards) * prices.cloudwatch_dashboard_month))
 
+    keys = _resources(template, "AWS::KMS::Key")
+    if keys:
+        # Named by what each encrypts: the log groups' key is what compliance (log_kms_key) costs.
+        purposes = "; ".join(str(key.get("Description", key_id)) for key_id, key in keys)
+        lines.append(CostLine("KMS keys", f"{_plural(len(keys), 'customer managed key')} x "
+                              f"${prices.kms_key_month:g} ({purposes}); requests excluded",
+                              len(keys) * prices.kms_key_month))
+
     insights = []
     for cluster_id, cluster in _resources(template, "AWS::ECS::Cluster"):
         settings = {s.get("Name"): s.get("Value") for s in cluster.get("ClusterSettings") or [] if isinstance(s, dict)}
@@ -506,7 +514,7 @@ def monthly_cost(template: Template, *, prices: Prices = PRICES, lcu: float = DE
             parts.append(f"{_plural(len(buckets), 'S3 bucket')} (storage)")
         lines.append(CostLine("Logs", f"not estimated, they depend on traffic: {', '.join(parts)}", None))
 
-    unpriced = {"AWS::KMS::Key": ("KMS key", None), "AWS::Route53::HostedZone": ("Route 53 hosted zone", None),
+    unpriced = {"AWS::Route53::HostedZone": ("Route 53 hosted zone", None),
                 "AWS::SecretsManager::Secret": ("Secrets Manager secret", None),
                 "AWS::ECR::Repository": ("ECR repository", "ECR repositories")}
     found = [_plural(len(_resources(template, kind)), *label) for kind, label in unpriced.items()

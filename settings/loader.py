@@ -23,6 +23,9 @@ DEFAULT_ENV = "dev"
 _ENV_KEY, _ENVIRONMENTS_KEY = "env", "environments"
 # What the CDK CLI itself may store in cdk.context.json (`cdk acknowledge`, `cdk cli-telemetry`).
 # "aws-cdk:enableDiffNoFail" and "aws-cdk:isolated" are context keys the pinned CLI itself reads.
+# Settings of the registry stack, which every environment of an account and region shares: a value in one
+# environment's block would be undone by the next deploy of another.
+SHARED_SETTINGS = ("ecr_encryption", "ecr_keep_tagged_images", "ecr_keep_releases", "docker_hub_secret_arn")
 _CLI_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry", "aws-cdk:enableDiffNoFail", "aws-cdk:isolated"})
 
 
@@ -41,7 +44,7 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
         raise SettingsError([f"cdk.json environments.{env}: must map setting names to values, not {profile!r}"])
     overrides = {key: value for key, value in context.items() if _is_setting_key(key)}
     problems = _unknown_names(profile, f"cdk.json environments.{env}.") + _unknown_names(overrides, "-c ") \
-        + _unknown_flags(context)
+        + _unknown_flags(context) + _shared_in_an_environment(environments)
     known = set(Settings.setting_names())
     values = {key: value for key, value in {**profile, **overrides}.items() if key in known}
     values[_ENV_KEY] = env
@@ -56,6 +59,13 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
     if problems:  # all of them at once, so one edit fixes the command line
         raise SettingsError(problems)
     return settings
+
+
+def _shared_in_an_environment(environments: Mapping[str, Any]) -> list[str]:
+    return [f"cdk.json environments.{env}.{name}: the registry is shared by every environment of the account; "
+            f"set {name} once, at the top of cdk.json's context (or with -c)"
+            for env, profile in environments.items() if isinstance(profile, Mapping)
+            for name in profile if name in SHARED_SETTINGS]
 
 
 def _is_setting_key(key: str) -> bool:

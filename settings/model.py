@@ -221,6 +221,23 @@ def _basic_auth_source(value: str | None) -> str | None:
 _kms_key_arn = _matching(_KMS_KEY_ARN, "must be a KMS key ARN, e.g. arn:aws:kms:us-east-1:123456789012:key/<uuid>")
 
 
+# log_kms_key: one key this app creates, or the ARN of one the team keeps.
+CREATE_KEY = "create"
+
+
+def _log_kms_key(value: str | None) -> str | None:
+    if value is not None and value != CREATE_KEY and not _KMS_KEY_ARN.fullmatch(value):
+        raise ValueError(f"must be '{CREATE_KEY}' (a key made for this stack) or a KMS key ARN, e.g. "
+                         "arn:aws:kms:us-east-1:123456789012:key/<uuid>")
+    return value
+
+
+def _ecr_encryption(value: str) -> str:
+    if value not in ("aes256", "kms") and not _KMS_KEY_ARN.fullmatch(value):
+        raise ValueError("must be 'aes256', 'kms' (the AWS managed key aws/ecr) or a KMS key ARN")
+    return value
+
+
 def _log_retention(value: int) -> int:
     if value not in aws_limits.LOG_RETENTION_DAYS:
         allowed = ", ".join(str(days) for days in aws_limits.LOG_RETENTION_DAYS)
@@ -325,6 +342,11 @@ class Settings(BaseModel):
         30, description="Days CloudWatch keeps container logs (a CloudWatch retention value: 1, 3, 5, 7, 14, 30, ...)."
     )
     retain_logs: bool = Field(False, description="Keep the log groups when the stack is deleted.")
+    log_kms_key: Annotated[OptionalName, AfterValidator(_log_kms_key)] = Field(
+        None, description="Customer managed KMS key for every log group of the stack (containers, flow logs, WAF, "
+        "release gate): `create` (one key with yearly rotation, about $1 a month, usable by CloudWatch Logs for "
+        "this stack's log groups only), a key ARN whose policy lets CloudWatch Logs use it, or unset (CloudWatch "
+        "Logs' own encryption).")
     max_azs: WholeNumber = Field(
         2, ge=2, le=6, description="Availability zones of a new VPC (2-6; the load balancer needs 2)."
     )
@@ -435,6 +457,11 @@ class Settings(BaseModel):
     ecr_keep_releases: WholeNumber = Field(
         10, ge=2, le=1000, description="Released images (tagged `release-...` by the pipeline once deployed and "
         "verified) each ECR repository keeps whatever else expires (2-1000): the running one and those before it."
+    )
+    ecr_encryption: Annotated[str, AfterValidator(_ecr_encryption)] = Field(
+        "aes256", description="Encryption of the ECR repositories: `aes256` (S3-managed keys), `kms` (the AWS "
+        "managed key aws/ecr, no monthly fee) or a KMS key ARN. Fixed when the repositories are created: choose "
+        "before the registry's first deploy (docs/compliance.md)."
     )
     docker_hub_secret_arn: Annotated[OptionalName, AfterValidator(_pull_through_secret)] = Field(
         None, description="Secret (`ecr-pullthroughcache/...`) with Docker Hub credentials: adds an ECR "

@@ -7,7 +7,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.compliance import acknowledge
+from stacks.compliance import acknowledge, acknowledge_control
 
 
 class AccessLogBucket(Construct):
@@ -30,3 +30,12 @@ class AccessLogBucket(Construct):
         )
         acknowledge(self.bucket, "S1", "This bucket holds access logs itself; logging its own reads to another "
                     "bucket would start an endless chain of log buckets.")
+        acknowledge_control(self.bucket, "S3BucketLoggingEnabled", "This bucket holds access logs itself; logging "
+                            "its own reads to another bucket would start an endless chain of log buckets. Reads of "
+                            "it are CloudTrail data events, where the account records them.")
+        acknowledge_control(self.bucket, "S3DefaultEncryptionKMS", "Application Load Balancers deliver access logs "
+                            "only to buckets encrypted with S3-managed keys: 'The only server-side encryption option "
+                            "that's supported is Amazon S3-managed keys (SSE-S3)' (ELB User Guide, access logs).")
+        acknowledge_control(self.bucket, "S3BucketReplicationEnabled", "Logs, not the service's data: versioned and "
+                            "retained in the region they describe; a replica in a second region would double their "
+                            "storage for no restore this service needs.")

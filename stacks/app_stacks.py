@@ -1,11 +1,11 @@
-"""Adds one environment's stacks to a CDK app, with cdk-nag's AwsSolutions checks on every synth."""
+"""Adds one environment's stacks to a CDK app, with cdk-nag's rule packs on every synth."""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
-from cdk_nag import AwsSolutionsChecks
 
 from settings import Settings
+from stacks.compliance import add_rule_packs
 from stacks.echo_stack import EchoServiceStack
 from stacks.permissions_boundary import apply_role_boundary
 from stacks.registry_stack import RegistryStack
@@ -23,7 +23,7 @@ def stack_name(settings: Settings) -> str:
 
 
 def add_stacks(app: cdk.App, settings: Settings, env: cdk.Environment) -> list[cdk.Stack]:
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    add_rule_packs(app)
     # Shared by every environment in the account: deleting either by accident breaks all of them.
     registry = RegistryStack(app, REGISTRY_STACK, settings=settings, env=env, termination_protection=True,
                              description="ECR repositories of the echo and nginx-proxy images")

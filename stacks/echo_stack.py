@@ -13,9 +13,11 @@ from constructs import Construct
 
 from settings import Settings
 from stacks.access_logs import AccessLogBucket
+from stacks.compliance import acknowledge_control
 from stacks.echo_service import Capacity, EchoService
 from stacks.echo_task import EchoTask
 from stacks.load_balancer import PublicLoadBalancer, TargetHealthCheck, TestListener
+from stacks.log_groups import StackLogs
 from stacks.network import Network
 
 
@@ -25,16 +27,15 @@ class EchoServiceStack(Stack):
         Tags.of(self).add("project", "echo-fargate")
         Tags.of(self).add("environment", settings.env)
 
+        stack_logs = StackLogs(self, "Logs", retention_days=settings.log_retention_days, retain=settings.retain_logs,
+                               kms_key=settings.log_kms_key)
         network = Network(self, "Network", max_azs=settings.max_azs, nat_gateways=settings.nat_gateways,
-                          vpc_id=settings.vpc_id,
-                          flow_logs_retention_days=settings.log_retention_days if settings.flow_logs else None,
-                          retain_logs=settings.retain_logs)
+                          vpc_id=settings.vpc_id, stack_logs=stack_logs, flow_logs=settings.flow_logs)
         task = EchoTask(
             self, "Task", cpu=settings.cpu, memory=settings.memory, image_source=settings.image_source,
             echo_image=settings.echo_image, nginx_image=settings.nginx_image, image_tag=settings.image_tag,
             backend_host=settings.backend_host, cpu_architecture=settings.cpu_architecture,
-            log_retention_days=settings.log_retention_days, retain_logs=settings.retain_logs,
-            enable_exec=settings.enable_exec, app_environment=settings.echo_environment,
+            stack_logs=stack_logs, enable_exec=settings.enable_exec, app_environment=settings.echo_environment,
             secret_sources=settings.secret_sources, secrets_kms_key_arn=settings.secrets_kms_key_arn,
             basic_auth_source=settings.basic_auth_source,
         )
@@ -71,7 +72,11 @@ class EchoServiceStack(Stack):
             from stacks.web_firewall import WebFirewall
 
             WebFirewall(self, "WebFirewall", load_balancer=entrance.load_balancer,
-                        rate_limit=settings.waf_rate_limit)
+                        rate_limit=settings.waf_rate_limit, stack_logs=stack_logs)
+        else:
+            acknowledge_control(entrance.load_balancer, "ALBWAFEnabled", "AWS WAF (about $9 a month and $0.60 per "
+                                "million requests) is prod's (waf=true); dev is its team's own environment, and "
+                                "ingress_cidrs narrows who may reach it.")
         service = EchoService(
             self, "Service", vpc=network.vpc, task=task, load_balancer=entrance,
             capacity=Capacity(
@@ -94,7 +99,7 @@ class EchoServiceStack(Stack):
                                checks=GateChecks(url=url, requests=settings.gate_requests, p99_ms=settings.gate_p99_ms,
                                                  expect_body=settings.gate_expect_body,
                                                  login_required=bool(settings.basic_auth_secret)),
-                               log_retention_days=settings.log_retention_days, retain_logs=settings.retain_logs)
+                               stack_logs=stack_logs)
             gate.attach(service.service)
         monitoring = None
         if settings.monitoring:

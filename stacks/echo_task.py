@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
@@ -14,7 +14,7 @@ from settings.app_config import SecretSource
 from stacks.app_secrets import AppSecrets
 from stacks.compliance import acknowledge
 from stacks.container_images import container_images
-from stacks.log_retention import RETENTION_BY_DAYS
+from stacks.log_groups import StackLogs
 
 TASK_FAMILY = "echo-task"
 ECHO_CONTAINER, ECHO_PORT = "echo", 8080
@@ -44,13 +44,34 @@ NOFILE = ecs.Ulimit(name=ecs.UlimitName.NOFILE, soft_limit=NOFILE_LIMIT, hard_li
 # document these paths); the community workaround of containers-roadmap #1359, reported working again in
 # amazon-ecs-exec-checker #71, is to mount exactly these three writable, which keeps the root read-only.
 EXEC_AGENT_PATHS = ("/managed-agents", "/var/lib/amazon/ssm", "/var/log/amazon/ssm")
+# The users the images run as (their Dockerfiles' USER), named in the task definition too: ECS then starts the
+# containers as them whatever a future image says, and a scanner reading the template sees they are not root.
+# tests/constructs/test_echo_task.py keeps these and the Dockerfiles in step.
+IMAGE_USERS = {"echo": "10001:10001", "nginx": "101:101"}
+# Hard memory limits: a leak in one container is stopped in that container (OOM-killed, restarted by ECS) instead
+# of starving the other. nginx gets this much per worker, echo the rest of the task's memory. `make bench`
+# measured nginx at 37 MiB (master and one worker, 2,000 keep-alive clients) against 41 MiB for echo.
+NGINX_MEMORY_PER_WORKER_MIB = 128
+# ECS Exec's agent runs inside each container and counts against its limit (about 40 MiB).
+EXEC_AGENT_MEMORY_MIB = 64
+
+
+def nginx_workers(cpu: int) -> int:
+    """One nginx worker per task vCPU (make bench: a 0.25-vCPU task gains nothing from more)."""
+    return max(1, cpu // 1024)
+
+
+def container_memory(*, cpu: int, memory: int, enable_exec: bool) -> dict[str, int]:
+    """Each container's hard limit (MiB); together they are the task's memory."""
+    nginx = NGINX_MEMORY_PER_WORKER_MIB * nginx_workers(cpu) + (EXEC_AGENT_MEMORY_MIB if enable_exec else 0)
+    return {"echo": memory - nginx, "nginx": nginx}
 
 class EchoTask(Construct):
     """Task definition, its two containers and one log group per container."""
 
     def __init__(self, scope: Construct, construct_id: str, *, cpu: int, memory: int, image_source: str,
                  echo_image: str, nginx_image: str, image_tag: str | None, backend_host: str,
-                 log_retention_days: int, retain_logs: bool, cpu_architecture: str = "x86_64",
+                 stack_logs: StackLogs, cpu_architecture: str = "x86_64",
                  enable_exec: bool = False, app_environment: Mapping[str, str] | None = None,
                  secret_sources: Mapping[str, SecretSource] | None = None,
                  secrets_kms_key_arn: str | None = None, basic_auth_source: SecretSource | None = None) -> None:
@@ -58,9 +79,9 @@ class EchoTask(Construct):
         own_images = image_source != "public"
         arm64 = cpu_architecture == "arm64"
         platform = ecr_assets.Platform.LINUX_ARM64 if arm64 else ecr_assets.Platform.LINUX_AMD64
+        limits = container_memory(cpu=cpu, memory=memory, enable_exec=enable_exec)
         images = container_images(self, source=image_source, image_tag=image_tag, platform=platform,
                                   public={ECHO_CONTAINER: echo_image, NGINX_CONTAINER: nginx_image})
-        removal = RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY
 
         self.task_definition = ecs.FargateTaskDefinition(
             self, "TaskDefinition", family=TASK_FAMILY, cpu=cpu, memory_limit_mib=memory,
@@ -70,11 +91,7 @@ class EchoTask(Construct):
             ),
         )
         self.log_groups: dict[str, logs.LogGroup] = {
-            name: logs.LogGroup(
-                self, f"{name.capitalize()}Logs",
-                retention=RETENTION_BY_DAYS[log_retention_days], removal_policy=removal,
-            )
-            for name in (ECHO_CONTAINER, NGINX_CONTAINER)
+            name: stack_logs.group(self, f"{name.capitalize()}Logs") for name in (ECHO_CONTAINER, NGINX_CONTAINER)
         }
 
         self.echo = self.task_definition.add_container(
@@ -91,6 +108,8 @@ class EchoTask(Construct):
             logging=self._logs(ECHO_CONTAINER),
             health_check=_health_check(ECHO_HEALTH_COMMAND) if own_images else None,
             readonly_root_filesystem=own_images,
+            user=IMAGE_USERS[ECHO_CONTAINER] if own_images else None,
+            memory_limit_mib=limits[ECHO_CONTAINER],
             # echo drains in-flight requests for up to 20 s after SIGTERM (services/echo); ECS waits this long.
             stop_timeout=Duration.seconds(30) if own_images else None,
         )
@@ -102,7 +121,7 @@ class EchoTask(Construct):
             # In awsvpc mode the task's containers share one network namespace: echo is on localhost.
             # One nginx worker per vCPU: a 0.25-vCPU task gains nothing from more, and they would compete
             # with echo for the same CPU (measured with make bench: 0.57x of echo direct with 2, 1.0x with 1).
-            environment={"BACKEND_HOST": backend_host, "WORKER_PROCESSES": str(max(1, cpu // 1024)),
+            environment={"BACKEND_HOST": backend_host, "WORKER_PROCESSES": str(nginx_workers(cpu)),
                          "WORKER_CONNECTIONS": str(NGINX_WORKER_CONNECTIONS)},
             # htpasswd lines: nginx-proxy writes them to its runtime volume and asks every path but the
             # health paths for basic authentication (services/nginx-proxy/README.md).
@@ -112,6 +131,8 @@ class EchoTask(Construct):
             logging=self._logs(NGINX_CONTAINER),
             health_check=_health_check(NGINX_HEALTH_COMMAND) if own_images else None,
             readonly_root_filesystem=own_images,
+            user=IMAGE_USERS[NGINX_CONTAINER] if own_images else None,
+            memory_limit_mib=limits[NGINX_CONTAINER],
         )
         if own_images:
             execution_role = self.task_definition.obtain_execution_role()

@@ -11,7 +11,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.compliance import acknowledge
+from stacks.compliance import acknowledge, acknowledge_control
 
 HTTP_PORT, HTTPS_PORT = 80, 443
 # Listener rules are evaluated lowest priority first: paths closed to clients before the traffic rule.
@@ -75,11 +75,16 @@ class PublicLoadBalancer(Construct):
             # Deleting the stack (or a replacement) must not take the service's address with it by accident.
             deletion_protection=deletion_protection,
         )
+        if not deletion_protection:
+            acknowledge_control(self.load_balancer, "ELBDeletionProtectionEnabled", "Deletion protection follows "
+                                "termination_protection: off in an environment that `cdk destroy` is meant to tear "
+                                "down (dev), on in prod.")
         if access_logs_bucket:
             self.load_balancer.log_access_logs(access_logs_bucket, prefix="alb")
         else:
-            acknowledge(self.load_balancer, "ELB2", "Access logs are switched off with access_logs=false; "
-                        "CloudWatch request metrics remain.")
+            reason = "Access logs are switched off with access_logs=false; CloudWatch request metrics remain."
+            acknowledge(self.load_balancer, "ELB2", reason)
+            acknowledge_control(self.load_balancer, "ELBLoggingEnabled", reason)
 
         self.target_group = self._target_group("TargetGroup", vpc, health_check)
         self.alternate_target_group = self._target_group("AlternateTargetGroup", vpc, health_check) \
@@ -89,20 +94,24 @@ class PublicLoadBalancer(Construct):
             self.listener = self.load_balancer.add_listener(
                 "Https", port=HTTPS_PORT, protocol=elbv2.ApplicationProtocol.HTTPS, open=False,
                 certificates=[elbv2.ListenerCertificate.from_certificate_manager(certificate)],
-                ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,  # TLS 1.2 and 1.3 only
+                # TLS 1.2 and 1.3, AES-GCM with forward secrecy only: the policy Security Hub's ELB.17 recommends
+                ssl_policy=elbv2.SslPolicy.TLS13_RES,
                 default_action=self._production_default_action(blue_green),
             )
-            self.load_balancer.add_listener(
+            redirect = self.load_balancer.add_listener(
                 "HttpRedirect", port=HTTP_PORT, protocol=elbv2.ApplicationProtocol.HTTP, open=False,
                 default_action=elbv2.ListenerAction.redirect(protocol="HTTPS", port=str(HTTPS_PORT),
                                                              permanent=True),
             )
+            acknowledge_control(redirect, "ELBv2ACMCertificateRequired", "Port 80 serves nothing: it answers every "
+                                "request with a permanent redirect to HTTPS on 443, whose certificate is from ACM.")
         else:
             self.listener = self.load_balancer.add_listener(
                 "Http", port=HTTP_PORT, protocol=elbv2.ApplicationProtocol.HTTP,
                 open=False,  # ingress is the CIDR rules above, not 0.0.0.0/0 by default
                 default_action=self._production_default_action(blue_green),
             )
+            _acknowledge_plain_http(self.listener)
         if health_check.path != "/":
             # The target group's health checks go straight to the targets, not through the listener's rules, so
             # the health path can be closed to clients: each /healthz asks echo, an easy amplifier for a flood.
@@ -143,17 +152,25 @@ class PublicLoadBalancer(Construct):
             "Test", port=test.port, open=False,
             protocol=elbv2.ApplicationProtocol.HTTPS if secure else elbv2.ApplicationProtocol.HTTP,
             certificates=[elbv2.ListenerCertificate.from_certificate_manager(certificate)] if secure else None,
-            ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS if secure else None,
+            ssl_policy=elbv2.SslPolicy.TLS13_RES if secure else None,
             default_action=elbv2.ListenerAction.fixed_response(404, content_type="text/plain",
                                                                message_body="Not Found"),
         )
         self.test_rule = self._forward_rule("TestRule", listener)
+        if not secure:
+            _acknowledge_plain_http(listener)
         for cidr in test.ingress_cidrs:
             self.security_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(test.port),
                                                  f"Test listener from {cidr}")
         for number, address in enumerate(test.gate_addresses, start=1):
             self.security_group.add_ingress_rule(ec2.Peer.ipv4(Fn.join("", [address, "/32"])), ec2.Port.tcp(test.port),
                                                  f"Test listener from the release gate (NAT gateway {number})")
+        if test.gate_addresses:
+            for rule in ("EC2RestrictedCommonPorts", "EC2RestrictedSSH"):
+                acknowledge_control(self.security_group, rule, "The rule cannot read an address the template "
+                                    "computes (a NAT gateway's Elastic IP, as a /32 on the test port) and throws "
+                                    "instead of deciding. Every inbound rule of this group is on a listener port "
+                                    "from the allowed CIDRs or one NAT address (tests/test_compliance.py).")
         scheme = "https" if secure else "http"
         self.test_url = f"{scheme}://{self.load_balancer.load_balancer_dns_name}:{test.port}/"
 
@@ -178,3 +195,9 @@ class PublicLoadBalancer(Construct):
             # The stock 300 s drain is most of a rolling deploy's wait; echo's requests last milliseconds.
             deregistration_delay=Duration.seconds(health_check.deregistration_delay),
         )
+
+
+def _acknowledge_plain_http(listener: elbv2.ApplicationListener) -> None:
+    for rule in ("ALBHttpToHttpsRedirection", "ELBv2ACMCertificateRequired"):
+        acknowledge_control(listener, rule, "No certificate: this environment serves plain HTTP on purpose "
+                            "(allow_http=true). prod refuses to synthesize without a domain and its certificate.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 # Container name -> its ECR repository. The service finds the images by these names (stacks/container_images),
@@ -19,8 +20,11 @@ class ContainerRegistry(Construct):
     """Repositories that scan every push, never overwrite a tag, and keep only what a rollback could need."""
 
     def __init__(self, scope: Construct, construct_id: str, *, keep_tagged_images: int,
-                 docker_hub_secret_arn: str | None, keep_releases: int = 10) -> None:
+                 docker_hub_secret_arn: str | None, keep_releases: int = 10, encryption: str = "aes256") -> None:
         super().__init__(scope, construct_id)
+        # ECR fixes a repository's encryption when it creates it; "kms" alone is the AWS managed key aws/ecr.
+        key = kms.Key.from_key_arn(self, "EncryptionKey", encryption) if encryption.startswith("arn:") else None
+        mode = ecr.RepositoryEncryption.AES_256 if encryption == "aes256" else ecr.RepositoryEncryption.KMS
         self.repositories: dict[str, ecr.Repository] = {
             container: ecr.Repository(
                 self, f"{container.capitalize()}Repository",
@@ -28,7 +32,7 @@ class ContainerRegistry(Construct):
                 image_scan_on_push=True,
                 # A tag names one build forever: the commit SHA the pipeline deployed is the image that runs.
                 image_tag_mutability=ecr.TagMutability.IMMUTABLE,
-                encryption=ecr.RepositoryEncryption.AES_256,
+                encryption=mode, encryption_key=key,
                 # Images are what a rollback deploys: deleting the stack must not delete them.
                 removal_policy=RemovalPolicy.RETAIN,
                 # ECR evaluates rules by priority, and an image that matches a rule's tags cannot be expired by

@@ -15,7 +15,8 @@ class RegistryStack(Stack):
         Tags.of(self).add("project", "echo-fargate")
         self.registry = ContainerRegistry(self, "Registry", keep_tagged_images=settings.ecr_keep_tagged_images,
                                           keep_releases=settings.ecr_keep_releases,
-                                          docker_hub_secret_arn=settings.docker_hub_secret_arn)
+                                          docker_hub_secret_arn=settings.docker_hub_secret_arn,
+                                          encryption=settings.ecr_encryption)
         for container, repository in self.registry.repositories.items():
             CfnOutput(self, f"{container.capitalize()}RepositoryUri", value=repository.repository_uri,
                       description=f"ECR repository of the {container} image")

@@ -13,16 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.compliance import acknowledge
-from stacks.log_retention import RETENTION_BY_DAYS
+from stacks.compliance import acknowledge, acknowledge_control
+from stacks.log_groups import StackLogs
 
 CODE = Path(__file__).resolve().parents[1] / "services" / "release_gate"
 # gate.py refuses a configuration whose requests could outlast 100 s (gate_requests <= 50 of at most 2 s each);
@@ -47,10 +46,9 @@ class GateChecks:
 
 class ReleaseGate(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, vpc: ec2.IVpc, test_port: int, checks: GateChecks,
-                 log_retention_days: int, retain_logs: bool) -> None:
+                 stack_logs: StackLogs) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(self, "Logs", retention=RETENTION_BY_DAYS[log_retention_days],
-                                       removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY)
+        self.log_group = stack_logs.group(self, "Logs")
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
             description="Release gate: out to the test listener of the load balancer only (through the NAT gateways)")
@@ -81,6 +79,12 @@ class ReleaseGate(Construct):
                 "GATE_AUTH_REQUIRED": "true" if checks.login_required else "false",
             },
         )
+
+        acknowledge_control(self.function, "LambdaDLQ", "ECS calls the gate synchronously and reads its answer; a "
+                            "dead-letter queue only ever receives failed asynchronous invocations.")
+        acknowledge_control(self.function, "LambdaConcurrency", "One call per deployment, and ECS deploys a service "
+                            "one deployment at a time. Reserving concurrency would fail to deploy in accounts whose "
+                            "concurrency quota is AWS's minimum for new accounts, where none may be reserved.")
 
     def attach(self, service: ecs.BaseService) -> None:
         """The lifecycle hook on `service`: ECS assumes the hook's role, which may only invoke this function (and

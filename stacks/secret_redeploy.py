@@ -38,7 +38,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from settings.app_config import SecretSource
-from stacks.compliance import acknowledge
+from stacks.compliance import acknowledge, acknowledge_control
 
 # Parameter Store operations after which a new task reads a different value. Not Delete: a task could not
 # start without the parameter, so a deployment then would only fail. Not LabelParameterVersion: the task
@@ -181,12 +181,16 @@ class SecretChangeRedeploy(Construct):
                 "deployment of the service, then delete the message.",
             ),
         }
-        if topic:
-            action = cloudwatch_actions.SnsAction(topic)
-            for alarm in alarms.values():
+        for alarm in alarms.values():
+            if topic:
                 # OK too, as the service's other alarms: whoever was told is told when it is over.
+                action = cloudwatch_actions.SnsAction(topic)
                 alarm.add_alarm_action(action)
                 alarm.add_ok_action(action)
+            else:
+                acknowledge_control(alarm, "CloudWatchAlarmAction", "No alarm topic in this environment "
+                                    "(monitoring=false): the alarm's state is on the CloudWatch console; "
+                                    "monitoring=true (prod) sends it to the alarm topic.")
         return alarms
 
     def _at_least_one(self, alarm_id: str, metric: cloudwatch.IMetric, description: str) -> cloudwatch.Alarm:

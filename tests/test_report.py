@@ -237,6 +237,17 @@ def test_waf_alarms_and_dashboards_are_priced_and_usage_lines_are_named_not_esti
     assert cost.total == pytest.approx(8 + 0.60 + 3)
 
 
+def test_customer_managed_keys_cost_a_dollar_each(prod, dev):
+    keys = template(**{f"Key{i}": resource("AWS::KMS::Key", EnableKeyRotation=True) for i in range(2)})
+    assert report.monthly_cost(keys).line("KMS keys").dollars == pytest.approx(2)
+    # prod's compliance: the log groups' key and the alarm topic's; dev has neither (no key, no line).
+    assert report.monthly_cost(prod.templates[prod.service_stack]).line("KMS keys").dollars == pytest.approx(2)
+    assert "KMS keys" not in [line.name for line in report.monthly_cost(dev.templates[dev.service_stack]).lines]
+    # Priced once: not again among the resources the table does not price.
+    prod_lines = report.monthly_cost(prod.templates[prod.service_stack]).lines
+    assert "Other, not priced" not in [line.name for line in prod_lines]
+
+
 def test_the_price_table_is_frozen_and_names_its_date_and_source():
     assert "us-east-1" in PRICES.source_line
     assert "2026" in PRICES.source_line

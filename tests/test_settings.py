@@ -7,6 +7,7 @@ import re
 import pytest
 
 from settings import Settings, SettingsError, load_settings
+from settings.loader import SHARED_SETTINGS
 from tests.synth import CDK_CONTEXT, REQUIRED_INPUTS, ROOT
 
 PROD = {**CDK_CONTEXT, "env": "prod", **REQUIRED_INPUTS["prod"]}
@@ -109,6 +110,7 @@ PATTERN_CHECKED = {
     "secrets_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/12345678-1234-1234-1234-123456789012",
     "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
     "basic_auth_secret": "/echo/htpasswd", "image_source": "build", "ci_vcs_origin": "github.com/acme/echo-fargate",
+    "log_kms_key": "create", "ecr_encryption": "kms",
 }
 # The settings some of them need beside them.
 COMPANIONS = {"basic_auth_secret": ["image_source"], "circleci_org_id": ["circleci_project_id", "ci_vcs_origin"],
@@ -162,3 +164,18 @@ def test_every_feature_flag_in_cdk_json_is_known():
     from settings.feature_flags import known_feature_flags
 
     assert {key for key in CDK_CONTEXT if key.startswith("@")} <= known_feature_flags()
+
+
+@pytest.mark.parametrize("name", SHARED_SETTINGS)
+def test_the_registrys_settings_are_refused_inside_one_environment(name):
+    # One registry serves every environment of the account: a value in prod's block would be undone by dev's deploy.
+    context = {**CDK_CONTEXT, "environments": {**CDK_CONTEXT["environments"], "prod": {name: "x"}}}
+    with pytest.raises(SettingsError, match=rf"cdk.json environments.prod.{name}: the registry is shared by every "
+                                            r"environment of the account; set .* once, at the top of cdk.json"):
+        load_settings(context)
+
+
+def test_a_bad_ecr_encryption_says_what_is_accepted():
+    with pytest.raises(SettingsError, match=r"ecr_encryption=sse-kms: must be 'aes256', 'kms' \(the AWS managed key "
+                                            r"aws/ecr\) or a KMS key ARN"):
+        load_settings({**CDK_CONTEXT, "ecr_encryption": "sse-kms"})

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from aws_cdk.assertions import Match
 
 from settings import aws_limits
+from stacks.echo_task import IMAGE_USERS, NGINX_MEMORY_PER_WORKER_MIB, container_memory, nginx_workers
 from stacks.log_retention import RETENTION_BY_DAYS as _RETENTION_BY_DAYS
 
 
@@ -104,3 +108,43 @@ def test_every_allowed_retention_has_a_cdk_value():
 
 def _list(value):
     return value if isinstance(value, list) else [value]
+
+
+# A non-root user, a hard memory limit and a read-only root on each container of this repository's images.
+
+SERVICES = Path(__file__).resolve().parents[2] / "services"
+DOCKERFILES = {"echo": SERVICES / "echo" / "Dockerfile", "nginx": SERVICES / "nginx-proxy" / "Dockerfile"}
+# Peak RSS per container measured by `make bench` (2,000 keep-alive clients); each limit leaves at least 3x.
+MEASURED_PEAK_MIB = {"echo": 41, "nginx": 37}
+
+
+@pytest.mark.parametrize("container", sorted(IMAGE_USERS))
+def test_the_task_runs_each_image_as_the_user_its_dockerfile_names(container):
+    (user,) = re.findall(r"^USER\s+(\S+)\s*$", DOCKERFILES[container].read_text(), re.MULTILINE)
+    assert IMAGE_USERS[container] == user
+    assert not user.startswith("0")  # not root, by number or name
+
+
+@pytest.mark.parametrize("synth", ["built_images", "ecr_images", "hardened"])
+def test_own_images_run_non_root_on_a_read_only_root(synth, request):
+    for name, container in request.getfixturevalue(synth).containers.items():
+        assert container["User"] == IMAGE_USERS[name]
+        assert container["ReadonlyRootFilesystem"] is True
+
+
+@pytest.mark.parametrize("synth", ["dev", "prod", "built_images", "hardened"])
+def test_container_memory_limits_add_up_to_the_task(synth, request):
+    synthesized = request.getfixturevalue(synth)
+    limits = {name: container["Memory"] for name, container in synthesized.containers.items()}
+    assert sum(limits.values()) == int(synthesized.task_definition["Memory"])
+
+
+@pytest.mark.parametrize("enable_exec", [False, True])
+@pytest.mark.parametrize(("cpu", "memory"), [(cpu, memory) for cpu, sizes in aws_limits.FARGATE_MEMORY_BY_CPU.items()
+                                             for memory in (sizes[0], sizes[-1])])
+def test_every_fargate_size_leaves_each_container_room(cpu, memory, enable_exec):
+    limits = container_memory(cpu=cpu, memory=memory, enable_exec=enable_exec)
+    assert sum(limits.values()) == memory
+    for name, limit in limits.items():
+        assert limit >= 3 * MEASURED_PEAK_MIB[name], (name, limit)
+    assert limits["nginx"] >= NGINX_MEMORY_PER_WORKER_MIB * nginx_workers(cpu)

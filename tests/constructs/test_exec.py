@@ -9,6 +9,7 @@ from aws_cdk.assertions import Template
 
 from settings.loader import load_settings
 from stacks.echo_task import EXEC_AGENT_PATHS, NGINX_RUNTIME_DIR, EchoTask
+from stacks.log_groups import StackLogs
 from tests.synth import CDK_CONTEXT
 
 AGENT_PATHS = ["/managed-agents", "/var/lib/amazon/ssm", "/var/log/amazon/ssm"]
@@ -18,7 +19,8 @@ def task_definition(*, enable_exec: bool, image_source: str = "ecr") -> dict:
     stack = cdk.Stack(cdk.App(), "ExecTest", env=cdk.Environment(account="111111111111", region="us-east-1"))
     EchoTask(stack, "Task", cpu=256, memory=512, image_source=image_source, echo_image="stormcat24/echo:latest",
              nginx_image="stormcat24/nginx-proxy:latest", image_tag="0a1b2c3d" if image_source == "ecr" else None,
-             backend_host="localhost:8080", log_retention_days=7, retain_logs=False, enable_exec=enable_exec)
+             backend_host="localhost:8080", stack_logs=StackLogs(stack, "Logs", retention_days=7, retain=False,
+                                                                 kms_key=None), enable_exec=enable_exec)
     (resource,) = Template.from_stack(stack).find_resources("AWS::ECS::TaskDefinition").values()
     return resource["Properties"]
 

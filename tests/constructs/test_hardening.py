@@ -109,10 +109,5 @@ def test_waf_blocks_an_address_that_floods_first(prod, tmp_path):
     assert association["Properties"]["ResourceArn"]["Ref"].startswith("LoadBalancer")
 
 
-def test_the_hardened_variant_passes_cdk_nag(hardened):
-    (report,) = hardened.validation_report["pluginReports"]
-    assert report["violations"] == []
-
-
 def _list(value):
     return value if isinstance(value, list) else [value]

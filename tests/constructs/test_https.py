@@ -30,7 +30,7 @@ def test_https_listener_with_the_certificate_and_a_tls_12_13_policy(hardened):
     https = _listeners(hardened)[443]
     assert https["Protocol"] == "HTTPS"
     assert https["Certificates"] == [{"CertificateArn": CERTIFICATE_ARN}]
-    assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
 
 
 def test_http_is_redirected_to_https(hardened):

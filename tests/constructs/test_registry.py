@@ -99,3 +99,16 @@ def test_pull_through_cache_for_docker_hub_with_the_secret(with_ci):
         "CredentialArn": DOCKER_HUB_SECRET,
     })
     assert "DockerHubCachePrefix" in template.find_outputs("*")
+
+
+ECR_KEY = "arn:aws:kms:us-east-1:111111111111:key/12345678-1234-1234-1234-123456789012"
+
+
+@pytest.mark.parametrize(("setting", "expected"), [
+    ("kms", {"EncryptionType": "KMS"}),  # the AWS managed key aws/ecr
+    (ECR_KEY, {"EncryptionType": "KMS", "KmsKey": ECR_KEY}),
+])
+def test_repositories_encrypt_with_kms_where_asked(tmp_path, setting, expected):
+    encrypted = synthesize("dev", tmp_path, ecr_encryption=setting)
+    for repository in _repositories(encrypted).values():
+        assert repository["Properties"]["EncryptionConfiguration"] == expected
