@@ -19,6 +19,9 @@ LOCAL_PORT ?= 8000
 ECHO_PORT ?= 8080
 # More settings for one command, e.g. make local CDK_ARGS="-c desired_count=2"
 CDK_ARGS ?=
+# make report: your traffic (a TOML file like measure/default_usage.toml) and Fargate Spot's fraction off, if known
+USAGE ?=
+SPOT_DISCOUNT ?=
 # The values of the task's secrets for make local and make run (git-ignored; format: docs/local-aws.md).
 ENV_FILE ?= .env.local
 # Debian packages the tests and `make run` start for real: nginx (the proxy), envsubst (its templates),
@@ -227,8 +230,8 @@ bench: install  ## wrk: echo direct vs through nginx vs nginx alone, 30 s each a
 	$(CDK) synth -c env=$(ENV) $(CDK_ARGS) -c image_source=build -q
 	$(BIN)/python -m measure.bench_data_path --duration 30 --connections 64 --template $(LOCAL_TEMPLATE)
 
-report: install-cli  ## Monthly cost and rolling-deploy wait per environment, beside the stock ecs_patterns service
-	$(BIN)/python -m measure.report
+report: install-cli  ## Monthly cost, fixed and traffic-driven, and rolling-deploy wait per environment, beside the stock ecs_patterns service (USAGE=file.toml, SPOT_DISCOUNT=0.6)
+	$(BIN)/python -m measure.report $(if $(USAGE),--usage $(USAGE)) $(if $(SPOT_DISCOUNT),--spot-discount $(SPOT_DISCOUNT))
 
 compliance: install-cli  ## Each rule pack (AwsSolutions, NIST 800-53 r5, HIPAA, PCI DSS) on dev and prod: findings, and every acknowledgement with its reason
 	$(BIN)/python -m tools.compliance_report $(CDK_ARGS)

@@ -1,15 +1,39 @@
-"""The one price table the cost report uses: us-east-1, on-demand list prices, no free tier, no discounts.
+"""The one price table the cost report uses: us-east-1, list prices, no free tier, no discounts but Spot's.
 
-Every figure comes from ../shared/notes/facts.md ("Prices, us-east-1, per month of 730 h (secondary copies of
-AWS price pages, 2026)"). Check them again against https://aws.amazon.com/pricing/ before a decision rests on
-them; change them here and nowhere else.
+Each figure names where it comes from. AWS renders most of its price tables by script, so several are read
+from AWS's billing strings or from dated copies of its pages (../shared/notes/facts.md, "Prices"; the research
+for issue 15). Check them against https://aws.amazon.com/pricing/ before a decision rests on them; change them
+here and nowhere else.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 HOURS_PER_MONTH = 730
+GB = 1024 ** 3  # AWS bills data in GB of 2^30 bytes
+
+
+@dataclass(frozen=True)
+class SpotRate:
+    """Fargate Spot's price in one region for one architecture, as observed on one date. Spot prices float:
+    AWS promises only 'up to 70 %' off."""
+
+    region: str
+    architecture: str  # "x86_64" or "arm64"
+    vcpu_hour: float
+    gb_hour: float
+    as_of: str
+    source: str
+
+    def discount(self, on_demand_vcpu_hour: float) -> float:
+        """The fraction off on-demand (the same on both axes in every snapshot read)."""
+        return 1 - self.vcpu_hour / on_demand_vcpu_hour
+
+
+_SPOT_SOURCE = ("AWS's Fargate Spot price feed behind aws.amazon.com/fargate/pricing "
+                "(dftu77xade0tc.cloudfront.net/fargate-spot-prices.json), as recorded on that date")
 
 
 @dataclass(frozen=True)
@@ -23,8 +47,8 @@ class Prices:
     fargate_x86_gb_hour: float
     fargate_arm_vcpu_hour: float
     fargate_arm_gb_hour: float
-    # Fargate Spot is "up to 70 % off" the on-demand price; the report assumes the full 70 %.
-    fargate_spot_discount: float
+    # Fargate Spot per architecture in this region (ARM64 runs on Spot since 2024-09-06).
+    fargate_spot: MappingProxyType = field(repr=False)
 
     alb_hour: float
     alb_lcu_hour: float
@@ -36,27 +60,40 @@ class Prices:
     waf_rule_month: float
     cloudwatch_alarm_month: float  # standard resolution, per alarm (per metric for metric-math alarms)
     cloudwatch_dashboard_month: float
-    kms_key_month: float  # a customer managed key, rotation included (AWS KMS pricing); requests excluded
+    kms_key_month: float  # a customer managed key, rotation included in its first year (AWS KMS pricing)
 
-    # Usage-driven prices the report names but does not estimate (they depend on traffic).
+    # What traffic drives.
+    waf_million_requests: float
     nat_gateway_gb: float
-    logs_gb_ingested: float
+    data_transfer_out_gb: float  # to the internet, first 10 TB; AWS's 100 GB a month free not applied
+    logs_gb_ingested: float  # CloudWatch Logs, Standard class, custom logs (the containers')
+    vended_logs_gb_ingested: float  # VPC flow logs and WAF logs delivered to CloudWatch Logs, first 10 TB
+    logs_gb_month_stored: float
+    s3_gb_month: float  # S3 Standard, first 50 TB
+    s3_thousand_puts: float
+    custom_metric_month: float  # CloudWatch custom metrics, first 10,000 (Container Insights' are billed so)
     ecr_gb_month: float
 
     @property
     def source_line(self) -> str:
         return f"Prices: {self.region}, {self.source}, {self.as_of}; {HOURS_PER_MONTH} h a month; no free tier"
 
+    def spot_rate(self, arm: bool) -> SpotRate:
+        return self.fargate_spot["arm64" if arm else "x86_64"]
+
 
 PRICES = Prices(
     region="us-east-1",
-    as_of="2026",
-    source="secondary copies of AWS price pages",
+    as_of="2026 (Spot: 2026-09-28)",
+    source="AWS price pages and billing strings, read through dated copies",
     fargate_x86_vcpu_hour=0.04048,
     fargate_x86_gb_hour=0.004445,
     fargate_arm_vcpu_hour=0.03238,
     fargate_arm_gb_hour=0.00356,
-    fargate_spot_discount=0.70,
+    fargate_spot=MappingProxyType({
+        "x86_64": SpotRate("us-east-1", "x86_64", 0.01288871, 0.00141527, "2026-09-28", _SPOT_SOURCE),
+        "arm64": SpotRate("us-east-1", "arm64", 0.01030969, 0.00113349, "2026-09-28", _SPOT_SOURCE),
+    }),
     alb_hour=0.0225,
     alb_lcu_hour=0.008,
     nat_gateway_hour=0.045,
@@ -67,7 +104,14 @@ PRICES = Prices(
     cloudwatch_alarm_month=0.10,
     cloudwatch_dashboard_month=3.0,
     kms_key_month=1.0,
+    waf_million_requests=0.60,
     nat_gateway_gb=0.045,
+    data_transfer_out_gb=0.09,
     logs_gb_ingested=0.50,
+    vended_logs_gb_ingested=0.50,
+    logs_gb_month_stored=0.03,
+    s3_gb_month=0.023,
+    s3_thousand_puts=0.005,
+    custom_metric_month=0.30,
     ecr_gb_month=0.10,
 )

@@ -81,7 +81,6 @@ BAD_VALUES = [
     ({"certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"},
      "certificate_arn: needs domain_name"),
     ({"env": "prod", "desired_count": "3"}, "desired_count=3: not used when min_tasks/max_tasks autoscale"),
-    ({"image_source": "build", "cpu_architecture": "arm64"}, "spot=100: Fargate Spot does not run arm64 tasks"),
     ({"health_check_success_codes": "299-200"}, "health_check_success_codes=299-200: must be HTTP codes"),
     ({"environments": {"dev": ["spot"]}}, "cdk.json environments.dev: must map setting names to values"),
     ({"domain_name": "echo.example.com", "hosted_zone_name": "example.org"},

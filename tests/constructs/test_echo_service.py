@@ -102,6 +102,17 @@ def test_a_spot_share_keeps_one_task_on_regular_fargate(tmp_path):
                         {"CapacityProvider": "FARGATE_SPOT", "Weight": 70}]
 
 
+def test_arm64_tasks_run_on_fargate_spot_too(tmp_path):
+    """Fargate Spot runs ARM64 tasks on platform version 1.4.0 or later (ECS API reference,
+    CapacityProviderStrategyItem; since 2024-09-06). The setting once refused the pair."""
+    from tests.synth import synthesize
+
+    arm = synthesize("dev", tmp_path, image_source="build", cpu_architecture="arm64")
+    assert arm.task_definition["RuntimePlatform"]["CpuArchitecture"] == "ARM64"
+    assert arm.service["CapacityProviderStrategy"] == [{"CapacityProvider": "FARGATE_SPOT", "Weight": 100}]
+    assert arm.service.get("PlatformVersion", "LATEST") in ("LATEST", "1.4.0")
+
+
 def test_prod_scales_between_two_and_six_tasks_and_deploys_keep_the_count(prod):
     assert "DesiredCount" not in prod.service  # a deploy must not reset what the scaler chose
     template = prod.template()
