@@ -160,8 +160,9 @@ def fixed_cost(template: Template, *, prices: Prices = PRICES, spot_discount: fl
         # Named by what each encrypts: the log groups' key is what compliance (log_kms_key) costs.
         purposes = "; ".join(str(key.get("Description", key_id)) for key_id, key in keys)
         lines.append(CostLine("KMS keys", f"{plural(len(keys), 'customer managed key')} x "
-                              f"${prices.kms_key_month:g} ({purposes}); requests not estimated (CloudWatch Logs reuses "
-                              "its data keys)",
+                              f"${prices.kms_key_month:g} in a key's first year ({purposes}); each yearly rotation "
+                              "adds $1 a month (AWS KMS pricing); requests not estimated (CloudWatch Logs reuses its "
+                              "data keys)",
                               len(keys) * prices.kms_key_month))
 
     lines += _container_insights(template, prices)

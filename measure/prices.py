@@ -33,7 +33,8 @@ class SpotRate:
 
 
 _SPOT_SOURCE = ("AWS's Fargate Spot price feed behind aws.amazon.com/fargate/pricing "
-                "(dftu77xade0tc.cloudfront.net/fargate-spot-prices.json), as recorded on that date")
+                "(dftu77xade0tc.cloudfront.net/fargate-spot-prices.json), as a third-party snapshot recorded it "
+                "on that date")
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,13 @@ from measure.usage import Usage
 # format 114 B (longer counters and addresses make it larger).
 ALB_LOG_ENTRY_BYTES = 550
 WAF_LOG_RECORD_BYTES = 1_500
-FLOW_LOG_RECORD_BYTES = 130
-# A client's connection is one flow at a load balancer node's interface and one from the node to a task (an upper
-# bound: the load balancer reuses its connections to the targets).
+FLOW_LOG_RECORD_BYTES = 130  # 114 B in AWS's example, rounded up
+# Flow logs write a record per direction of each flow at each interface: a client's connection is 2 at the load
+# balancer node's interface. The node's connections to the tasks are reused across requests and left out; its
+# health checks open one each time, seen at the node's interface and at the task's: 4 records per check.
 FLOW_RECORDS_PER_CONNECTION = 2
+FLOW_RECORDS_PER_HEALTH_CHECK = 4
+ELB_DEFAULT_INTERVAL = 30
 # Elastic Load Balancing "publishes a log file for each load balancer node every 5 minutes".
 ACCESS_LOG_FILES_PER_NODE_HOUR = 12
 DAYS_PER_MONTH = 365 / 12
@@ -120,7 +123,8 @@ def _nat_processing(template: Template, usage: Usage, prices: Prices) -> list[Co
         logs = _gb(usage.requests_per_month * usage.app_log_bytes_per_request)
         parts.append(f"{logs:.3g} GB of the containers' logs to CloudWatch Logs")
         processed += logs
-    if "ecr" not in endpoints:
+    # Image layers come from S3: only ECR's endpoints together with an S3 one keep the pulls off the NAT gateway.
+    if not ("ecr.dkr" in endpoints and "ecr.api" in endpoints and ".s3" in endpoints):
         tasks = sum(service.count for service in private)
         pulls = _gb(usage.deploys_per_month * tasks * usage.image_pull_mb * 1024 ** 2)
         parts.append(f"{pulls:.3g} GB of images ({n(usage.deploys_per_month)} deploys x {n(tasks)} tasks x "
@@ -134,43 +138,47 @@ def _nat_processing(template: Template, usage: Usage, prices: Prices) -> list[Co
 
 def _logs(template: Template, usage: Usage, prices: Prices) -> list[CostLine]:
     requests = usage.requests_per_month
-    # What, GB ingested, $/GB, events a month, retention days.
-    ingested: list[tuple[str, float, float, float, float | None]] = []
+    # What, GB ingested, $/GB, events a month, record format, retention days.
+    ingested: list[tuple[str, float, float, float, str, float | None]] = []
     groups = _container_log_groups(template)
     if groups:
-        retention = max((_retention_days(template, group) or 365 for group in groups), default=None)
+        days = [_retention_days(template, group) for group in groups]
+        retention = None if None in days else max(days)  # a group that never expires keeps the longest
         ingested.append((f"the containers' {n(usage.app_log_bytes_per_request)} B per request",
                          _gb(requests * usage.app_log_bytes_per_request), prices.logs_gb_ingested,
-                         requests * APP_LOG_EVENTS_PER_REQUEST, retention))
+                         requests * APP_LOG_EVENTS_PER_REQUEST, "app", retention))
     for _, logging in resources(template, "AWS::WAFv2::LoggingConfiguration"):
         destination = str(logging.get("LogDestinationConfigs"))
         if ":logs:" in destination or "log-group" in destination:
             groups_named = [gid for gid, _ in resources(template, "AWS::Logs::LogGroup") if gid in destination]
             retention = _retention_days(template, {"Ref": groups_named[0]}) if groups_named else None
-            ingested.append((f"WAF's records, {WAF_LOG_RECORD_BYTES:,} B per request (vended; the 500 MB per "
-                             "million requests AWS WAF has included since 2025-09 is not applied, unverified)",
-                             _gb(requests * WAF_LOG_RECORD_BYTES), prices.vended_logs_gb_ingested, requests,
+            ingested.append((f"WAF's records, {WAF_LOG_RECORD_BYTES:,} B per request (vended; a third-party "
+                             "summary reports 500 MB per million requests included since 2025-09: not applied)",
+                             _gb(requests * WAF_LOG_RECORD_BYTES), prices.vended_logs_gb_ingested, requests, "waf",
                              retention))
     flows = [flow for _, flow in resources(template, "AWS::EC2::FlowLog")
              if flow.get("LogDestinationType", "cloud-watch-logs") == "cloud-watch-logs"]
     for flow in flows:
-        records = usage.new_connections_per_second * 3600 * HOURS_PER_MONTH * FLOW_RECORDS_PER_CONNECTION
-        ingested.append((f"flow log records, {FLOW_RECORDS_PER_CONNECTION} of {FLOW_LOG_RECORD_BYTES} B per client "
-                         "connection (vended)", _gb(records * FLOW_LOG_RECORD_BYTES), prices.vended_logs_gb_ingested,
-                         records, _retention_days(template, flow.get("LogGroupName"))))
+        connections = usage.new_connections_per_second * 3600 * HOURS_PER_MONTH * FLOW_RECORDS_PER_CONNECTION
+        checks = _health_checks_per_month(template) * FLOW_RECORDS_PER_HEALTH_CHECK
+        ingested.append((f"flow log records of {FLOW_LOG_RECORD_BYTES} B, {FLOW_RECORDS_PER_CONNECTION} per client "
+                         f"connection and {FLOW_RECORDS_PER_HEALTH_CHECK} per health check ({checks / 1e6:.3g} million "
+                         "a month) (vended)", _gb((connections + checks) * FLOW_LOG_RECORD_BYTES),
+                         prices.vended_logs_gb_ingested, connections + checks, "flow",
+                         _retention_days(template, flow.get("LogGroupName"))))
     if not ingested:
         return []
     ingestion = CostLine(
-        "Log ingestion", "; ".join(f"{what}: {gb:.3g} GB x ${price:.2f}" for what, gb, price, _, _ in ingested),
-        sum(gb * price for _, gb, price, _, _ in ingested))
-    fraction = gzip_fraction()
-    stored = [(gb * fraction + _gb(events * ARCHIVE_METADATA_BYTES_PER_EVENT)) * _stored_months(days)
-              for _, gb, _, events, days in ingested]
+        "Log ingestion", "; ".join(f"{what}: {gb:.3g} GB x ${price:.2f}" for what, gb, price, *_ in ingested),
+        sum(gb * price for _, gb, price, *_ in ingested))
+    stored = [(gb * gzip_fraction(kind) + _gb(events * ARCHIVE_METADATA_BYTES_PER_EVENT)) * _stored_months(days)
+              for _, gb, _, events, kind, days in ingested]
     storage = CostLine(
-        "Log storage", f"at a steady state, gzipped to {fraction:.3f} of the raw bytes (measured on this app's "
-        f"lines) + {ARCHIVE_METADATA_BYTES_PER_EVENT} B per event: "
-        + "; ".join(f"{gb:.3g} GB ({n(days) if days else 'no'} days' retention{'' if days else ': a year priced'})"
-                    for gb, (_, _, _, _, days) in zip(stored, ingested, strict=True))
+        "Log storage", f"at a steady state, gzipped (the fraction measured per format, measure/log_compression.py) "
+        f"+ {ARCHIVE_METADATA_BYTES_PER_EVENT} B per event: "
+        + "; ".join(f"{gb:.3g} GB of {kind} records ({gzip_fraction(kind):.3f}; "
+                    f"{f'{n(days)} days' if days else 'never expire: a year'})"
+                    for gb, (_, _, _, _, kind, days) in zip(stored, ingested, strict=True))
         + f" x ${prices.logs_gb_month_stored}/GB-month", sum(stored) * prices.logs_gb_month_stored)
     return [ingestion, storage]
 
@@ -180,22 +188,48 @@ def _access_logs(template: Template, usage: Usage, prices: Prices) -> list[CostL
               if str(attributes(lb, "LoadBalancerAttributes").get("access_logs.s3.enabled")) == "true"]
     if not logged:
         return []
-    nodes = sum(len(lb["Subnets"]) if isinstance(lb.get("Subnets"), list) else ASSUMED_NODES for lb in logged)
-    expiry = _bucket_expiry_days(template)
+    nodes = sum(_nodes(lb) for lb in logged)
+    expiry = _bucket_expiry_days(template, attributes(logged[0], "LoadBalancerAttributes").get("access_logs.s3.bucket"))
     monthly = _gb(usage.requests_per_month * ALB_LOG_ENTRY_BYTES)
-    stored = monthly * gzip_fraction() * _stored_months(expiry)
+    stored = monthly * gzip_fraction("alb") * _stored_months(expiry)
     puts = nodes * ACCESS_LOG_FILES_PER_NODE_HOUR * HOURS_PER_MONTH
+    kept = f"kept {n(expiry)} days" if expiry else "kept without expiry: a year priced"
     return [CostLine(
-        "Access logs (S3)", f"{monthly:.3g} GB a month at {ALB_LOG_ENTRY_BYTES} B per request, kept "
-        f"{n(expiry) if expiry else 'without expiry: a year priced'}{' days' if expiry else ''}, gzipped: {stored:.3g} "
-        f"GB x ${prices.s3_gb_month}/GB-month; {puts:,} files a "
-        f"month ({nodes} nodes x {ACCESS_LOG_FILES_PER_NODE_HOUR} an hour) x ${prices.s3_thousand_puts} per 1,000 PUTs",
+        "Access logs (S3)", f"{monthly:.3g} GB a month at {ALB_LOG_ENTRY_BYTES} B per request, {kept}, gzipped to "
+        f"{gzip_fraction('alb'):.3f}: {stored:.3g} GB x ${prices.s3_gb_month}/GB-month; {puts:,} files a month "
+        f"({nodes} nodes x {ACCESS_LOG_FILES_PER_NODE_HOUR} an hour) x ${prices.s3_thousand_puts} per 1,000 PUTs",
         stored * prices.s3_gb_month + puts / 1000 * prices.s3_thousand_puts)]
 
 
-def _bucket_expiry_days(template: Template) -> float | None:
-    """The shortest current-version expiry of the template's buckets' lifecycle rules (the access-log bucket's)."""
-    days = [rule["ExpirationInDays"] for _, bucket in resources(template, "AWS::S3::Bucket")
-            for rule in (bucket.get("LifecycleConfiguration") or {}).get("Rules") or []
-            if isinstance(rule, Mapping) and isinstance(rule.get("ExpirationInDays"), int | float)]
+def _bucket_expiry_days(template: Template, bucket: Any) -> float | None:
+    """The shortest current-version expiry among the enabled lifecycle rules of the bucket the access logs go to
+    (the bucket the attribute names, when the template holds it)."""
+    buckets = dict(resources(template, "AWS::S3::Bucket"))
+    properties = buckets.get(ref_id(bucket) or "")
+    if properties is None:
+        return None
+    days = [rule["ExpirationInDays"] for rule in (properties.get("LifecycleConfiguration") or {}).get("Rules") or []
+            if isinstance(rule, Mapping) and rule.get("Status", "Enabled") == "Enabled"
+            and isinstance(rule.get("ExpirationInDays"), int | float)]
     return min(days) if days else None
+
+
+def _nodes(load_balancer: Mapping[str, Any]) -> int:
+    """A load balancer's nodes: one per subnet (zone), internal or not."""
+    for key in ("Subnets", "SubnetMappings"):
+        if isinstance(load_balancer.get(key), list):
+            return len(load_balancer[key])
+    return ASSUMED_NODES
+
+
+def _health_checks_per_month(template: Template) -> float:
+    """Health checks of every target group the services register with: each load balancer node checks each task
+    every interval."""
+    tasks = sum(service.count for service in fargate_tasks(template))
+    nodes = sum(_nodes(lb) for _, lb in resources(template, "AWS::ElasticLoadBalancingV2::LoadBalancer"))
+    intervals = [number(template, group.get("HealthCheckIntervalSeconds"), ELB_DEFAULT_INTERVAL,
+                        "HealthCheckIntervalSeconds")
+                 for _, group in resources(template, "AWS::ElasticLoadBalancingV2::TargetGroup")]
+    if not intervals:
+        return 0.0
+    return nodes * tasks * 3600 * HOURS_PER_MONTH / min(intervals)

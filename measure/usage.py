@@ -93,7 +93,8 @@ def _describe(section: str, error: ValidationError) -> list[str]:
             hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(Usage.model_fields)})"
             problems.append(f"[{section}] {name}: unknown field{hint}")
         elif item["type"] == "missing":
-            problems.append(f"[{section}] {name}: missing (the default profile has no value for it either)")
+            problems.append(f"[{section}] {name}: missing: the default profile has no [{section}] section; give "
+                            f"every field in your usage file's [{section}], or add the section to {DEFAULT_USAGE.name}")
         else:
             problems.append(f"[{section}] {name}={item.get('input')!r}: {item['msg'].removeprefix('Value error, ')}")
     return problems
@@ -104,10 +105,11 @@ def _profiles(path: Path, data: Mapping[str, Any], environments: list[str],
     problems: list[str] = []
     usage: dict[str, Usage] = {}
     for section, fields in data.items():
-        if section not in environments:
+        if not isinstance(fields, Mapping):
+            where = f"[{section}] section of fields" if section in environments else "field of an [env] section"
+            problems.append(f"{section} = {fields!r}: outside any [env] section; it must be a {where}")
+        elif section not in environments:
             problems.append(f"[{section}]: no environment of that name in cdk.json ({', '.join(environments)})")
-        elif not isinstance(fields, Mapping):
-            problems.append(f"{section}: must be a [{section}] section of fields, not {fields!r}")
     for env in environments:
         fields = data.get(env)
         try:

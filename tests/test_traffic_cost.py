@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from measure.lcu import lcu_dimensions
-from measure.log_compression import gzip_fraction
+from measure.log_compression import SAMPLES, gzip_fraction
 from measure.prices import GB, HOURS_PER_MONTH
 from measure.traffic_cost import traffic_cost
 from measure.usage import SECONDS_PER_MONTH, Usage
@@ -121,18 +121,20 @@ def test_access_logs_are_priced_in_s3_only_when_switched_on():
                                                                             "Status": "Enabled"}]})
     off = traffic_cost(template(LoadBalancer=load_balancer(), Bucket=bucket), usage(requests_per_second=1.0))
     assert "Access logs (S3)" not in [line.name for line in off.lines]
-    on = traffic_cost(template(LoadBalancer=load_balancer(**{"access_logs.s3.enabled": "true"}), Bucket=bucket),
-                      usage(requests_per_second=1.0))
+    logging = {"access_logs.s3.enabled": "true", "access_logs.s3.bucket": {"Ref": "Bucket"}}
+    on = traffic_cost(template(LoadBalancer=load_balancer(**logging), Bucket=bucket), usage(requests_per_second=1.0))
     line = on.line("Access logs (S3)")
-    stored = SECONDS_PER_MONTH * 550 / GB * gzip_fraction() * 90 / (365 / 12)
+    stored = SECONDS_PER_MONTH * 550 / GB * gzip_fraction("alb") * 90 / (365 / 12)
     puts = 2 * 12 * HOURS_PER_MONTH  # two nodes, a file every 5 minutes each
     assert line.dollars == pytest.approx(stored * 0.023 + puts / 1000 * 0.005)
     assert "kept 90 days" in line.quantity
 
 
-def test_a_quiet_month_costs_nothing_but_the_access_log_files(prod):
+def test_a_quiet_month_costs_only_the_access_log_files_and_the_health_checks_flow_records(prod):
     cost = traffic_cost(prod.templates[prod.service_stack], usage())
-    assert {line.name for line in cost.lines if line.dollars} == {"Access logs (S3)"}
+    assert {line.name for line in cost.lines if line.dollars} == {"Access logs (S3)", "Log ingestion", "Log storage"}
+    # 2 nodes check 2 tasks every 10 s: 1.05 million checks a month, 4 flow records each.
+    assert "4 per health check (4.2 million a month)" in cost.line("Log ingestion").quantity
 
 
 def test_prod_traffic_names_waf_logs_and_flow_logs_among_its_log_ingestion(prod, dev):
@@ -144,6 +146,9 @@ def test_prod_traffic_names_waf_logs_and_flow_logs_among_its_log_ingestion(prod,
     assert "WAF's records" not in dev_logs
 
 
-def test_the_gzip_fraction_is_measured_and_plausible():
-    assert 0.03 < gzip_fraction() < 0.3
-    assert gzip_fraction() == gzip_fraction(5_000, 15)  # deterministic
+@pytest.mark.parametrize("kind", sorted(SAMPLES))
+def test_each_formats_gzip_fraction_is_measured_and_plausible(kind):
+    assert 0.02 < gzip_fraction(kind) < 0.3
+    assert gzip_fraction(kind) == gzip_fraction(kind, 5_000, 15)  # deterministic
+    # The short, number-dense flow records compress worst; the app's lines are measured, not assumed.
+    assert gzip_fraction("flow") > gzip_fraction("app")

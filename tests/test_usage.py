@@ -44,7 +44,9 @@ def test_a_section_overrides_what_it_gives_and_the_rest_comes_from_the_default(t
     ("[prod]\nrequest_per_second = 10\n", "[prod] request_per_second: unknown field (did you mean "
                                           "'requests_per_second'?)"),
     ("[staging]\nrequests_per_second = 1\n", "[staging]: no environment of that name in cdk.json (dev, prod)"),
-    ("prod = 3\n", "prod: must be a [prod] section of fields, not 3"),
+    ("prod = 3\n", "prod = 3: outside any [env] section; it must be a [prod] section of fields"),
+    ("requests_per_second = 5\n[prod]\n", "requests_per_second = 5: outside any [env] section; it must be a field "
+                                          "of an [env] section"),
     ("[prod]\nrequests_per_second = nan\n", "[prod] requests_per_second=nan: must be a finite number"),
     ("[prod]\nactive_connections = 1e12\n", "[prod] active_connections=1000000000000.0: Input should be less than "
                                             "or equal to 100000000"),
@@ -60,7 +62,8 @@ def test_every_problem_is_reported_at_once(tmp_path):
 
 def test_an_environment_the_default_profile_does_not_know_must_give_every_field(tmp_path):
     problems = _problems(tmp_path, "[staging]\nrequests_per_second = 1\n", [*ENVIRONMENTS, "staging"])
-    assert "[staging] request_bytes: missing (the default profile has no value for it either)" in problems
+    assert "[staging] request_bytes: missing: the default profile has no [staging] section; give every field in " \
+        "your usage file's [staging], or add the section to default_usage.toml" in problems
 
 
 def test_a_file_that_is_not_toml_or_not_there_says_so(tmp_path):
