@@ -12,10 +12,8 @@ from measure.cost_lines import Cost, CostLine
 from measure.fargate_tasks import FargateTasks, fargate_tasks
 from measure.prices import HOURS_PER_MONTH, PRICES, Prices
 from measure.resource_kinds import NOT_ESTIMATED, kinds, template_types
-from measure.template_reading import Template, count, n, plural, ref_id, resources
+from measure.template_reading import ASSUMED_AZS, Template, count, load_balancer_subnets, n, plural, ref_id, resources
 
-# When a list of subnets cannot be counted in the template (an import, a parameter), assume this many AZs.
-ASSUMED_AZS = 2
 # Container Insights (standard) metrics for a Fargate cluster: 8 with ClusterName and ServiceCount, TaskCount;
 # per service 8 more and 5 counts of its tasks and deployments; per task definition family the 8 again.
 INSIGHTS_METRICS_PER_CLUSTER, INSIGHTS_METRICS_PER_SERVICE, INSIGHTS_METRICS_PER_TASK_FAMILY = 10, 13, 8
@@ -54,8 +52,7 @@ def _load_balancer_nodes(properties: Mapping[str, Any]) -> tuple[int, str]:
         return 0, ""
     if properties.get("IpAddressType") == "dualstack-without-public-ipv4":
         return 0, ""
-    subnets = count(properties.get("Subnets")) if "Subnets" in properties else count(
-        properties.get("SubnetMappings"))
+    subnets = load_balancer_subnets(properties)
     if subnets is None:
         return ASSUMED_AZS, f" (subnets not countable in the template: assumed {ASSUMED_AZS})"
     return subnets, ""

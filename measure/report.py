@@ -31,7 +31,19 @@ from measure.cost_lines import Cost
 from measure.fargate_tasks import fargate_tasks
 from measure.fixed_cost import fixed_cost
 from measure.prices import PRICES
-from measure.template_reading import Template, TemplateError, attributes, n, number, plural, ref_id, resources
+from measure.template_reading import (
+    ELB_DEFAULT_DEREGISTRATION_DELAY,
+    ELB_DEFAULT_HEALTHY_THRESHOLD,
+    ELB_DEFAULT_INTERVAL,
+    Template,
+    TemplateError,
+    attributes,
+    n,
+    number,
+    plural,
+    ref_id,
+    resources,
+)
 from measure.traffic_cost import traffic_cost
 from measure.usage import Profile, Usage, UsageError, load_usage
 
@@ -42,8 +54,6 @@ if (_PINNED_NODE_BIN / "node").exists():
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_GOAL_DOLLARS = 36.0
-# Elastic Load Balancing's defaults when the template leaves them out: 30 s x 5 checks, 300 s drain.
-ELB_DEFAULT_INTERVAL, ELB_DEFAULT_HEALTHY_THRESHOLD, ELB_DEFAULT_DEREGISTRATION_DELAY = 30, 5, 300
 # The seed's task (section 3): what the stock pattern runs.
 SEED_CONTAINERS = (
     # name, image, port, environment. nginx first: the pattern sends traffic to the first container.

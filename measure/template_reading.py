@@ -7,6 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 Template = Mapping[str, Any]
+# Elastic Load Balancing's defaults when the template leaves them out: 30 s x 5 checks, 300 s drain.
+ELB_DEFAULT_INTERVAL, ELB_DEFAULT_HEALTHY_THRESHOLD, ELB_DEFAULT_DEREGISTRATION_DELAY = 30, 5, 300
+# When a list of subnets cannot be counted in the template (an import, a parameter), assume this many AZs.
+ASSUMED_AZS = 2
 
 
 class TemplateError(ValueError):
@@ -75,3 +79,8 @@ def n(value: float) -> str:
 
 def plural(amount: float, word: str, plural_form: str | None = None) -> str:
     return f"{n(amount)} {word if amount == 1 else plural_form or word + 's'}"
+
+
+def load_balancer_subnets(properties: Mapping[str, Any]) -> int | None:
+    """A load balancer's subnets (one node each), None when the template does not list them."""
+    return count(properties.get("Subnets")) if "Subnets" in properties else count(properties.get("SubnetMappings"))

@@ -12,7 +12,18 @@ from measure.fargate_tasks import fargate_tasks
 from measure.lcu import lcu_dimensions
 from measure.log_compression import ARCHIVE_METADATA_BYTES_PER_EVENT, gzip_fraction
 from measure.prices import GB, HOURS_PER_MONTH, PRICES, Prices
-from measure.template_reading import Template, attributes, n, number, plural, ref_id, resources
+from measure.template_reading import (
+    ASSUMED_AZS,
+    ELB_DEFAULT_INTERVAL,
+    Template,
+    attributes,
+    load_balancer_subnets,
+    n,
+    number,
+    plural,
+    ref_id,
+    resources,
+)
 from measure.usage import Usage
 
 # Bytes per record of the logs AWS writes for each request or flow. AWS publishes no typical size; these are its
@@ -27,11 +38,9 @@ FLOW_LOG_RECORD_BYTES = 130  # 114 B in AWS's example, rounded up
 # health checks open one each time, seen at the node's interface and at the task's: 4 records per check.
 FLOW_RECORDS_PER_CONNECTION = 2
 FLOW_RECORDS_PER_HEALTH_CHECK = 4
-ELB_DEFAULT_INTERVAL = 30
 # Elastic Load Balancing "publishes a log file for each load balancer node every 5 minutes".
 ACCESS_LOG_FILES_PER_NODE_HOUR = 12
 DAYS_PER_MONTH = 365 / 12
-ASSUMED_NODES = 2
 # Lines the containers write per request: echo's access line and nginx's.
 APP_LOG_EVENTS_PER_REQUEST = 2
 
@@ -216,10 +225,7 @@ def _bucket_expiry_days(template: Template, bucket: Any) -> float | None:
 
 def _nodes(load_balancer: Mapping[str, Any]) -> int:
     """A load balancer's nodes: one per subnet (zone), internal or not."""
-    for key in ("Subnets", "SubnetMappings"):
-        if isinstance(load_balancer.get(key), list):
-            return len(load_balancer[key])
-    return ASSUMED_NODES
+    return load_balancer_subnets(load_balancer) or ASSUMED_AZS
 
 
 def _health_checks_per_month(template: Template) -> float:
